@@ -1,1 +1,11 @@
-//! placeholder
+//! # poolpatch-plans
+//!
+//! What to do and when. `plan(inventory, change) -> Plan` is a pure, deterministic function:
+//! the same inputs give the same bytes, and the result is what the change board approves.
+//!
+//! - [`procedure`]: the documented update procedure per server, as data, with the exact
+//!   script of every step and the `Install-CsDatabase` variant chosen by role;
+//! - [`quote`]: PowerShell literal quoting and `-EncodedCommand`.
+
+pub mod procedure;
+pub mod quote;
