@@ -23,7 +23,7 @@
 //! simulator) can tell what a step does by reading its lines.
 
 use poolpatch_inventory::{Product, Role, Server};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::quote::{powershell_command_line, ps_literal};
 
@@ -38,7 +38,7 @@ pub const EXIT_NET_ALREADY_STARTED: i32 = 2;
 pub const EXIT_SERVICES_NOT_RUNNING: i32 = 3;
 
 /// What a step does. The names are stable: they appear in the journal, the plan and reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepKind {
     /// Preflight (step 1): the account's groups, which must include CsAdministrator.
@@ -152,7 +152,7 @@ impl StepKind {
 }
 
 /// How a server's procedure ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum FinalStep {
     /// `Start-CsWindowsService`, then verify every service is Running.
