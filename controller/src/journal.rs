@@ -385,7 +385,9 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<Journal, ReadError> {
         .filter(|l| !l.is_empty())
         .collect();
     for (i, line) in lines.iter().enumerate() {
-        let is_last = i + 1 == lines.len();
+        // A last line without its newline was not completely written even if it happens
+        // to parse: its sync never returned, so nobody relied on it.
+        let torn = i + 1 == lines.len() && !ends_clean;
         match serde_json::from_slice::<Record>(line) {
             Ok(r) if r.v > RECORD_VERSION => {
                 return Err(ReadError::TooNew {
@@ -394,11 +396,8 @@ pub fn parse(path: &str, bytes: &[u8]) -> Result<Journal, ReadError> {
                     version: r.v,
                 });
             }
-            Ok(r) if !(is_last && !ends_clean) => records.push(r),
-            // A last line without its newline was not completely written even if it
-            // happens to parse: its sync never returned, so nobody relied on it.
-            Ok(_) => torn_last_line = Some(i + 1),
-            Err(_) if is_last && !ends_clean => torn_last_line = Some(i + 1),
+            _ if torn => torn_last_line = Some(i + 1),
+            Ok(r) => records.push(r),
             Err(e) => {
                 return Err(ReadError::Corrupt {
                     path: path.to_string(),
