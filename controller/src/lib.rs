@@ -11,3 +11,4 @@
 
 pub mod journal;
 pub mod lock;
+pub mod remote;
