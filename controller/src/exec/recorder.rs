@@ -1,0 +1,100 @@
+//! Where the executor's events go: the durable journal first, then live observers.
+//!
+//! Every event is appended (and synced) before observers hear of it, so nothing is shown
+//! that the journal does not hold. Time comes from the injected [`RunClock`], never from
+//! the system deep inside the logic, so tests under tokio's paused clock get exact times.
+
+use std::sync::{Arc, Mutex};
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::journal::{Event, JournalWriter, Record};
+
+/// The run's clock: a wall-clock start plus tokio's monotonic time since then.
+///
+/// Under `#[tokio::test(start_paused = true)]` the monotonic part advances only as the test
+/// advances it, so journaled times and durations are exact.
+#[derive(Debug, Clone, Copy)]
+pub struct RunClock {
+    start_wall: Timestamp,
+    start: Instant,
+}
+
+impl RunClock {
+    /// A clock whose current time is `now`.
+    pub fn starting_at(now: Timestamp) -> RunClock {
+        RunClock {
+            start_wall: now,
+            start: Instant::now(),
+        }
+    }
+
+    /// Monotonic time since the run started.
+    pub fn elapsed(&self) -> std::time::Duration {
+        Instant::now().saturating_duration_since(self.start)
+    }
+
+    /// The current wall time by this clock.
+    pub fn now(&self) -> Timestamp {
+        let d = SignedDuration::try_from(self.elapsed()).unwrap_or(SignedDuration::MAX);
+        self.start_wall.saturating_add(d).unwrap_or(self.start_wall)
+    }
+}
+
+/// Shared by all tasks of a run: appends events and tells observers.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    inner: Arc<Mutex<JournalWriter>>,
+    clock: RunClock,
+    tx: broadcast::Sender<Record>,
+}
+
+impl Recorder {
+    /// Records into `journal`, timing events by `clock`.
+    pub fn new(journal: JournalWriter, clock: RunClock) -> Recorder {
+        let (tx, _) = broadcast::channel(4096);
+        Recorder {
+            inner: Arc::new(Mutex::new(journal)),
+            clock,
+            tx,
+        }
+    }
+
+    /// The run's clock.
+    pub fn clock(&self) -> RunClock {
+        self.clock
+    }
+
+    /// Live records as they are appended (a slow observer may miss some: it gets `Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<Record> {
+        self.tx.subscribe()
+    }
+
+    /// Appends `event` durably, then tells observers. A journal that cannot be written is
+    /// reported loudly; the run goes on (stopping mid-outage would be worse), and the
+    /// event still reaches observers and the log.
+    pub fn record(&self, event: Event) {
+        let elapsed_ms = u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let at = self.clock.now();
+        // A poisoned lock means another task panicked mid-append; the writer itself is
+        // still usable (each append is one write), so take it anyway.
+        let mut writer = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let record = match writer.append(at, elapsed_ms, event.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, journal = %writer.path().display(), "cannot write the journal");
+                Record {
+                    v: crate::journal::RECORD_VERSION,
+                    seq: u64::MAX,
+                    at,
+                    elapsed_ms,
+                    event,
+                }
+            }
+        };
+        drop(writer);
+        let _ = self.tx.send(record);
+    }
+}
