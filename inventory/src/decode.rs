@@ -5,6 +5,7 @@
 //! Shared by the inventory and the change file.
 
 use crate::diag::{Diagnostic, Diagnostics, Pos, did_you_mean};
+use crate::model::Fqdn;
 use crate::yaml::{Key, Node, Value};
 
 /// A value together with where it was written.
@@ -175,6 +176,30 @@ impl Ctx {
         None
     }
 
+    /// Reads `node` as an FQDN ([`Fqdn::parse`]); `what` names the thing for the help text
+    /// ("the pool", "the Back End server").
+    pub fn fqdn(&mut self, node: &Node, path: &str, what: &str) -> Option<At<Fqdn>> {
+        let t = self.text(node, path)?;
+        match Fqdn::parse(&t.value) {
+            Ok(value) => Some(At {
+                value,
+                pos: t.pos,
+                field: t.field,
+            }),
+            Err(why) => {
+                self.error_help(
+                    t.pos,
+                    path,
+                    format!("`{}` is not a valid FQDN: {why}", t.value),
+                    format!(
+                        "write the fully qualified DNS name of {what}, e.g. `be01.ams.contoso.com`"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// Ends decoding; `Ok` only if nothing was wrong.
     pub fn finish(self) -> Result<(), Diagnostics> {
         if self.diags.is_empty() {
@@ -214,6 +239,14 @@ impl<'n> Fields<'n> {
     /// Where this mapping starts.
     pub fn pos(&self) -> Pos {
         self.pos
+    }
+
+    /// Where the key `name` is written, if it is.
+    pub fn key_pos(&self, name: &str) -> Option<Pos> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .map(|(k, _)| k.pos)
     }
 
     /// Declares `name` as a field of this mapping without reading it (for "did you mean").

@@ -112,6 +112,31 @@ pub enum Edition {
 impl Edition {
     /// The spelling used in files.
     pub const NAMES: [&'static str; 2] = ["enterprise", "standard"];
+
+    /// The spelling used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Edition::Enterprise => "enterprise",
+            Edition::Standard => "standard",
+        }
+    }
+
+    /// The edition spelled as in a file, if it is one.
+    pub fn from_name(name: &str) -> Option<Edition> {
+        match name {
+            "enterprise" => Some(Edition::Enterprise),
+            "standard" => Some(Edition::Standard),
+            _ => None,
+        }
+    }
+
+    /// The edition's display name.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Edition::Enterprise => "Enterprise Edition",
+            Edition::Standard => "Standard Edition",
+        }
+    }
 }
 
 /// The server product, which decides the update installer.
@@ -136,6 +161,16 @@ impl Product {
             Product::Lync2013 => "lync2013",
             Product::Sfb2015 => "sfb2015",
             Product::Sfb2019 => "sfb2019",
+        }
+    }
+
+    /// The product spelled as in a file, if it is one.
+    pub fn from_name(name: &str) -> Option<Product> {
+        match name {
+            "lync2013" => Some(Product::Lync2013),
+            "sfb2015" => Some(Product::Sfb2015),
+            "sfb2019" => Some(Product::Sfb2019),
+            _ => None,
         }
     }
 
@@ -235,6 +270,36 @@ pub enum MirrorRole {
     Mirror,
 }
 
+impl MirrorRole {
+    /// The spellings used in files.
+    pub const NAMES: [&'static str; 2] = ["principal", "mirror"];
+
+    /// The spelling used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            MirrorRole::Principal => "principal",
+            MirrorRole::Mirror => "mirror",
+        }
+    }
+
+    /// The role spelled as in a file, if it is one.
+    pub fn from_name(name: &str) -> Option<MirrorRole> {
+        match name {
+            "principal" => Some(MirrorRole::Principal),
+            "mirror" => Some(MirrorRole::Mirror),
+            _ => None,
+        }
+    }
+
+    /// The other side.
+    pub fn other(self) -> MirrorRole {
+        match self {
+            MirrorRole::Principal => MirrorRole::Mirror,
+            MirrorRole::Mirror => MirrorRole::Principal,
+        }
+    }
+}
+
 /// A database collocated on a back end besides the pool's own stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -257,6 +322,27 @@ impl CollocatedDatabase {
         "persistent_chat",
         "persistent_chat_compliance",
     ];
+
+    /// The spelling used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            CollocatedDatabase::Archiving => "archiving",
+            CollocatedDatabase::Monitoring => "monitoring",
+            CollocatedDatabase::PersistentChat => "persistent_chat",
+            CollocatedDatabase::PersistentChatCompliance => "persistent_chat_compliance",
+        }
+    }
+
+    /// The database spelled as in a file, if it is one.
+    pub fn from_name(name: &str) -> Option<CollocatedDatabase> {
+        match name {
+            "archiving" => Some(CollocatedDatabase::Archiving),
+            "monitoring" => Some(CollocatedDatabase::Monitoring),
+            "persistent_chat" => Some(CollocatedDatabase::PersistentChat),
+            "persistent_chat_compliance" => Some(CollocatedDatabase::PersistentChatCompliance),
+            _ => None,
+        }
+    }
 }
 
 /// How to reach a server over SSH. Defaults from the inventory's `defaults.ssh` are merged in.
@@ -294,6 +380,28 @@ pub enum RemoteShell {
     Powershell,
     /// The script as-is to a POSIX shell (lab hosts and simulators).
     Posix,
+}
+
+impl RemoteShell {
+    /// The spellings used in files.
+    pub const NAMES: [&'static str; 2] = ["powershell", "posix"];
+
+    /// The spelling used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            RemoteShell::Powershell => "powershell",
+            RemoteShell::Posix => "posix",
+        }
+    }
+
+    /// The shell spelled as in a file, if it is one.
+    pub fn from_name(name: &str) -> Option<RemoteShell> {
+        match name {
+            "powershell" => Some(RemoteShell::Powershell),
+            "posix" => Some(RemoteShell::Posix),
+            _ => None,
+        }
+    }
 }
 
 impl Inventory {
