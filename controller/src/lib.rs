@@ -9,6 +9,7 @@
 //! - [`journal`]: the typed, durable event stream of a run; status and reports derive from it;
 //! - [`lock`]: one controller per inventory at a time.
 
+pub mod cli;
 pub mod exec;
 pub mod journal;
 pub mod lock;
