@@ -3,9 +3,14 @@
 //! What to do and when. `plan(inventory, change) -> Plan` is a pure, deterministic function:
 //! the same inputs give the same bytes, and the result is what the change board approves.
 //!
+//! - [`change`]: the change file (which update, scope, outage budget, policies), validated
+//!   with every problem reported at once;
 //! - [`procedure`]: the documented update procedure per server, as data, with the exact
 //!   script of every step and the `Install-CsDatabase` variant chosen by role;
-//! - [`quote`]: PowerShell literal quoting and `-EncodedCommand`.
+//! - [`quote`]: PowerShell literal quoting and `-EncodedCommand`;
+//! - [`units`]: durations, sizes, staging paths, digests.
 
+pub mod change;
 pub mod procedure;
 pub mod quote;
+pub mod units;

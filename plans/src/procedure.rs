@@ -168,7 +168,7 @@ impl FinalStep {
 }
 
 /// One step: what it is, the command an operator reads, and the exact script sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// What the step does.
     pub kind: StepKind,
@@ -188,7 +188,7 @@ impl Step {
 }
 
 /// Where and what the update installer is, on the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallerOnHost {
     /// Absolute path of the staged installer on the server.
     pub path: String,
@@ -199,7 +199,7 @@ pub struct InstallerOnHost {
 }
 
 /// The whole procedure for one server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Procedure {
     /// Checks that run before the outage may start (no outage cost).
     pub preflight: Vec<Step>,

@@ -1,0 +1,538 @@
+//! Stage 1: the change file on its own, decoded from the spanned YAML tree with every problem
+//! collected (the inventory's `yaml`, `decode` and `diag` layers, reused).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use poolpatch_inventory::decode::{At, Ctx};
+use poolpatch_inventory::diag::did_you_mean;
+use poolpatch_inventory::yaml::{self, Node, Value};
+use poolpatch_inventory::{Diagnostics, Fqdn, Product};
+
+use super::{
+    CHANGE_FORMAT_VERSION, Change, Concurrency, DEFAULT_BUDGET, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MIN_FREE_BYTES, DEFAULT_THRESHOLD, EstimateOverrides, Installer, MAX_CONCURRENT_POOLS,
+    MAX_THRESHOLD, OnBudgetExhausted, OnFailure, OutagePolicy, Overrides, Scope, Timeouts, Update,
+};
+use crate::procedure::{FinalStep, StepKind};
+use crate::units::{
+    DURATION_EXAMPLES, RemoteDir, format_duration, parse_duration, parse_sha256, parse_size,
+    parse_version,
+};
+
+/// Longest change title accepted.
+const MAX_NAME_CHARS: usize = 200;
+
+pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change, Diagnostics> {
+    let root = match yaml::parse(file, text) {
+        Ok(root) => root,
+        Err(d) => {
+            let mut ds = Diagnostics::new();
+            ds.push(d);
+            return Err(ds);
+        }
+    };
+    let mut ctx = Ctx::new(file);
+    let Some(mut f) = ctx.fields(&root, "") else {
+        return Err(failed(ctx));
+    };
+
+    let version = f
+        .required(&mut ctx, "version", &format!("the format version, `{CHANGE_FORMAT_VERSION}`"))
+        .and_then(|n| ctx.integer(n, "version", 0, i128::from(u32::MAX)).map(|v| (n.pos, v)))
+        .and_then(|(pos, v)| {
+            if v == i128::from(CHANGE_FORMAT_VERSION) {
+                Some(CHANGE_FORMAT_VERSION)
+            } else {
+                ctx.error_help(
+                    pos,
+                    "version",
+                    format!("this poolpatch reads change files of version {CHANGE_FORMAT_VERSION}, not {v}"),
+                    format!("write `version: {CHANGE_FORMAT_VERSION}` and check docs/usage/change.md for the format"),
+                );
+                None
+            }
+        });
+    let name = f
+        .required(&mut ctx, "name", "the change's title, e.g. \"SfB 2015 CU 2024-07\"")
+        .and_then(|n| ctx.text(n, "name"))
+        .and_then(|t| change_name(&mut ctx, t));
+    let update = f
+        .required(&mut ctx, "update", "`target_version`, `remote_dir` and `installers`")
+        .and_then(|n| update(&mut ctx, n, &base_dir));
+    let scope = match f.optional("scope") {
+        Some(n) => scope(&mut ctx, n),
+        None => Some(Scope::default()),
+    };
+    let outage = match f.optional("outage") {
+        Some(n) => outage(&mut ctx, n),
+        None => Some(OutagePolicy {
+            threshold: DEFAULT_THRESHOLD,
+            budget: DEFAULT_BUDGET,
+            on_budget_exhausted: OnBudgetExhausted::default(),
+        }),
+    };
+    let on_failure = match f.optional("on_failure") {
+        Some(n) => ctx
+            .choice(n, "on_failure", &OnFailure::NAMES)
+            .map(|c| match c.value.as_str() {
+                "halt-all" => OnFailure::HaltAll,
+                _ => OnFailure::HaltPool,
+            }),
+        None => Some(OnFailure::default()),
+    };
+    let concurrency = match f.optional("concurrency") {
+        Some(n) => concurrency(&mut ctx, n),
+        None => Some(Concurrency { pools: 1 }),
+    };
+    let final_step = match f.optional("final_step") {
+        Some(n) => ctx
+            .choice(n, "final_step", &FinalStep::NAMES)
+            .map(|c| match c.value.as_str() {
+                "reboot" => FinalStep::Reboot,
+                _ => FinalStep::StartServices,
+            }),
+        None => Some(FinalStep::default()),
+    };
+    let estimates = match f.optional("estimates") {
+        Some(n) => estimates(&mut ctx, n),
+        None => Some(EstimateOverrides::default()),
+    };
+    let timeouts = match f.optional("timeouts") {
+        Some(n) => timeouts(&mut ctx, n),
+        None => Some(Timeouts {
+            connect: DEFAULT_CONNECT_TIMEOUT,
+            steps: BTreeMap::new(),
+        }),
+    };
+    f.finish(&mut ctx);
+
+    match (
+        version, name, update, scope, outage, on_failure, concurrency, final_step, estimates,
+        timeouts,
+    ) {
+        (
+            Some(version),
+            Some(name),
+            Some(update),
+            Some(scope),
+            Some(outage),
+            Some(on_failure),
+            Some(concurrency),
+            Some(final_step),
+            Some(estimates),
+            Some(timeouts),
+        ) if ctx.diags.is_empty() => Ok(Change {
+            file: file.to_string(),
+            base_dir,
+            version,
+            name,
+            update,
+            scope,
+            outage,
+            on_failure,
+            concurrency,
+            final_step,
+            estimates,
+            timeouts,
+        }),
+        _ => Err(failed(ctx)),
+    }
+}
+
+/// The problems collected so far; only called once at least one was recorded.
+fn failed(ctx: Ctx) -> Diagnostics {
+    match ctx.finish() {
+        Err(d) => d,
+        Ok(()) => Diagnostics::new(),
+    }
+}
+
+fn change_name(ctx: &mut Ctx, t: At<String>) -> Option<String> {
+    let name = t.value.trim();
+    if name.is_empty() {
+        ctx.error_help(t.pos, "name", "the change's name is empty", "write a title such as \"SfB 2015 CU 2024-07\"");
+        return None;
+    }
+    if name.chars().any(char::is_control) {
+        ctx.error_help(t.pos, "name", "the change's name contains a line break or control character", "write the title on one line");
+        return None;
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        ctx.error_help(t.pos, "name", format!("the change's name is longer than {MAX_NAME_CHARS} characters"), "keep the title short; details belong in the change request");
+        return None;
+    }
+    Some(name.to_string())
+}
+
+fn update(ctx: &mut Ctx, node: &Node, base_dir: &Path) -> Option<Update> {
+    let mut f = ctx.fields(node, "update")?;
+    let target_version = f
+        .required(ctx, "target_version", "the version servers report after the update, in quotes: \"6.0.9319.690\"")
+        .and_then(|n| ctx.text(n, "update.target_version"))
+        .and_then(|t| match parse_version(&t.value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                ctx.error_help(t.pos, &t.field, e, "write the version as Get-CsServerVersion shows it, in quotes: \"6.0.9319.690\"");
+                None
+            }
+        });
+    let remote_dir = f
+        .required(ctx, "remote_dir", "the staging directory on each server, e.g. 'C:\\ProgramData\\poolpatch\\updates'")
+        .and_then(|n| ctx.text(n, "update.remote_dir"))
+        .and_then(|t| match RemoteDir::parse(&t.value) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                ctx.error_help(t.pos, &t.field, e, "write an absolute local path in single quotes, such as 'C:\\ProgramData\\poolpatch\\updates' (or /var/lib/poolpatch/updates on lab hosts)");
+                None
+            }
+        });
+    let min_free_bytes = match f.optional("min_free_space") {
+        Some(n) => size(ctx, n, "update.min_free_space"),
+        None => Some(DEFAULT_MIN_FREE_BYTES),
+    };
+    let installers_pos = f.pos();
+    let installers = f
+        .required(ctx, "installers", "one entry per product in scope, e.g. `sfb2015: { file: ./SkypeServerUpdateInstaller.exe, sha256: <64 hex digits> }`")
+        .and_then(|n| installers(ctx, n, base_dir).map(|i| (n.pos, i)));
+    f.finish(ctx);
+    let (installers_pos, installers) = match installers {
+        Some((pos, i)) => (pos, Some(i)),
+        None => (installers_pos, None),
+    };
+    Some(Update {
+        target_version: target_version?,
+        remote_dir: remote_dir?,
+        min_free_bytes: min_free_bytes?,
+        installers: installers?,
+        installers_pos,
+    })
+}
+
+fn installers(ctx: &mut Ctx, node: &Node, base_dir: &Path) -> Option<BTreeMap<Product, Installer>> {
+    let entries = map_entries(ctx, node, "update.installers")?;
+    if entries.is_empty() {
+        ctx.error_help(node.pos, "update.installers", "no installer is listed", "add one entry per product in scope, e.g. `sfb2015: { file: ..., sha256: ... }`");
+        return None;
+    }
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (key, value) in entries {
+        let path = format!("update.installers.{}", key.name);
+        let product = match key.name.as_str() {
+            "lync2013" => Some(Product::Lync2013),
+            "sfb2015" => Some(Product::Sfb2015),
+            "sfb2019" => Some(Product::Sfb2019),
+            other => {
+                let mut help = format!("products: {}", Product::NAMES.join(", "));
+                if let Some(s) = did_you_mean(other, Product::NAMES) {
+                    help = format!("did you mean `{s}`? ({help})");
+                }
+                ctx.error_help(key.pos, &path, format!("`{other}` is not a product"), help);
+                None
+            }
+        };
+        let Some(mut f) = ctx.fields(value, &path) else {
+            ok = false;
+            continue;
+        };
+        let file = f
+            .required(ctx, "file", "the local path of the installer to upload, relative to the change file")
+            .and_then(|n| ctx.text(n, &format!("{path}.file")))
+            .and_then(|t| {
+                let v = t.value.trim();
+                if v.is_empty() || v.chars().any(char::is_control) {
+                    ctx.error_help(t.pos, &t.field, "the installer path is empty or contains a control character", "write the path of the installer file, e.g. ./updates/SkypeServerUpdateInstaller.exe");
+                    None
+                } else {
+                    Some(v.to_string())
+                }
+            });
+        let sha256 = f
+            .required(ctx, "sha256", "the installer's SHA-256 (64 hex digits) in quotes")
+            .and_then(|n| ctx.text(n, &format!("{path}.sha256")))
+            .and_then(|t| match parse_sha256(&t.value) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    ctx.error_help(t.pos, &t.field, e, "copy the digest from `Get-FileHash -Algorithm SHA256 <file>` or `sha256sum <file>`");
+                    None
+                }
+            });
+        f.finish(ctx);
+        match (product, file, sha256) {
+            (Some(product), Some(file), Some(sha256)) => {
+                let resolved = if Path::new(&file).is_absolute() {
+                    PathBuf::from(&file)
+                } else {
+                    base_dir.join(&file)
+                };
+                if out.contains_key(&product) {
+                    ctx.error(key.pos, &path, format!("`{}` is listed twice", key.name));
+                    ok = false;
+                }
+                out.insert(
+                    product,
+                    Installer { file: resolved, file_as_written: file, sha256, pos: key.pos },
+                );
+            }
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn scope(ctx: &mut Ctx, node: &Node) -> Option<Scope> {
+    let mut f = ctx.fields(node, "scope")?;
+    let pos = f.pos();
+    let sites = match f.optional("sites") {
+        Some(n) => texts(ctx, n, "scope.sites"),
+        None => Some(Vec::new()),
+    };
+    let pools = match f.optional("pools") {
+        Some(n) => fqdns(ctx, n, "scope.pools"),
+        None => Some(Vec::new()),
+    };
+    let servers = match f.optional("servers") {
+        Some(n) => fqdns(ctx, n, "scope.servers"),
+        None => Some(Vec::new()),
+    };
+    f.finish(ctx);
+    let scope = Scope { sites: sites?, pools: pools?, servers: servers? };
+    if scope.is_everything() {
+        ctx.error_help(pos, "scope", "the scope names no site, pool or server", "list `sites:`, `pools:` or `servers:`, or remove `scope:` to patch every server of the inventory");
+        return None;
+    }
+    Some(scope)
+}
+
+fn texts(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Vec<At<String>>> {
+    let items = ctx.list(node, path)?;
+    let mut ok = true;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match ctx.text(item, &format!("{path}[{i}]")) {
+            Some(t) => out.push(t),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn fqdns(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Vec<At<Fqdn>>> {
+    let mut ok = true;
+    let mut out = Vec::new();
+    for t in texts(ctx, node, path)? {
+        match Fqdn::parse(&t.value) {
+            Ok(value) => out.push(At { value, pos: t.pos, field: t.field }),
+            Err(e) => {
+                ctx.error_help(t.pos, &t.field, e, "write the fully qualified name as in the inventory");
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+fn outage(ctx: &mut Ctx, node: &Node) -> Option<OutagePolicy> {
+    let mut f = ctx.fields(node, "outage")?;
+    let outage_pos = f.pos();
+    let threshold = match f.optional("threshold") {
+        Some(n) => positive_duration(ctx, n, "outage.threshold").and_then(|d| {
+            if d > MAX_THRESHOLD {
+                ctx.error_help(n.pos, "outage.threshold", format!("{} is above the {} after which users drop into resiliency mode", format_duration(d), format_duration(MAX_THRESHOLD)), format!("remove `threshold:` (default {}) or set a lower value for extra margin", format_duration(DEFAULT_THRESHOLD)));
+                None
+            } else {
+                Some(d)
+            }
+        }),
+        None => Some(DEFAULT_THRESHOLD),
+    };
+    let budget_node = f.optional("budget");
+    let budget = match budget_node {
+        Some(n) => positive_duration(ctx, n, "outage.budget"),
+        None => Some(DEFAULT_BUDGET),
+    };
+    let on_budget_exhausted = match f.optional("on_budget_exhausted") {
+        Some(n) => ctx
+            .choice(n, "outage.on_budget_exhausted", &OnBudgetExhausted::NAMES)
+            .map(|c| match c.value.as_str() {
+                "finish" => OnBudgetExhausted::Finish,
+                _ => OnBudgetExhausted::Restore,
+            }),
+        None => Some(OnBudgetExhausted::default()),
+    };
+    f.finish(ctx);
+    let (threshold, budget) = (threshold?, budget?);
+    if budget >= threshold {
+        let pos = budget_node.map_or(outage_pos, |n| n.pos);
+        let below = threshold.saturating_sub(Duration::from_secs(5 * 60)).max(Duration::from_secs(60));
+        ctx.error_help(
+            pos,
+            "outage.budget",
+            format!("the budget ({}) is not below the threshold ({})", format_duration(budget), format_duration(threshold)),
+            format!("set `budget:` below the threshold, e.g. {}: an outage that reaches the threshold puts users into resiliency mode", format_duration(below)),
+        );
+        return None;
+    }
+    Some(OutagePolicy { threshold, budget, on_budget_exhausted: on_budget_exhausted? })
+}
+
+fn concurrency(ctx: &mut Ctx, node: &Node) -> Option<Concurrency> {
+    let mut f = ctx.fields(node, "concurrency")?;
+    let pools = match f.optional("pools") {
+        Some(n) => ctx
+            .integer(n, "concurrency.pools", 1, i128::from(MAX_CONCURRENT_POOLS))
+            .and_then(|v| u32::try_from(v).ok()),
+        None => Some(1),
+    };
+    f.finish(ctx);
+    Some(Concurrency { pools: pools? })
+}
+
+fn estimates(ctx: &mut Ctx, node: &Node) -> Option<EstimateOverrides> {
+    let mut f = ctx.fields(node, "estimates")?;
+    let defaults = match f.optional("defaults") {
+        Some(n) => step_durations(ctx, n, "estimates.defaults", false),
+        None => Some(BTreeMap::new()),
+    };
+    let pools = match f.optional("pools") {
+        Some(n) => named_overrides(ctx, n, "estimates.pools"),
+        None => Some(BTreeMap::new()),
+    };
+    let servers = match f.optional("servers") {
+        Some(n) => named_overrides(ctx, n, "estimates.servers"),
+        None => Some(BTreeMap::new()),
+    };
+    f.finish(ctx);
+    Some(EstimateOverrides { defaults: defaults?, pools: pools?, servers: servers? })
+}
+
+fn named_overrides(ctx: &mut Ctx, node: &Node, path: &str) -> Option<BTreeMap<Fqdn, Overrides>> {
+    let entries = map_entries(ctx, node, path)?;
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (key, value) in entries {
+        let field = format!("{path}[\"{}\"]", key.name);
+        let fqdn = match Fqdn::parse(&key.name) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                ctx.error_help(key.pos, &field, e, "write the fully qualified name as in the inventory");
+                None
+            }
+        };
+        let steps = step_durations(ctx, value, &field, false);
+        match (fqdn, steps) {
+            (Some(fqdn), Some(steps)) => {
+                if out.contains_key(&fqdn) {
+                    ctx.error_help(key.pos, &field, format!("`{fqdn}` is listed twice"), "merge the two entries");
+                    ok = false;
+                }
+                out.insert(fqdn, Overrides { pos: key.pos, field, steps });
+            }
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn timeouts(ctx: &mut Ctx, node: &Node) -> Option<Timeouts> {
+    let mut f = ctx.fields(node, "timeouts")?;
+    let connect = match f.optional("connect") {
+        Some(n) => positive_duration(ctx, n, "timeouts.connect"),
+        None => Some(DEFAULT_CONNECT_TIMEOUT),
+    };
+    let steps = match f.optional("steps") {
+        Some(n) => step_durations(ctx, n, "timeouts.steps", true),
+        None => Some(BTreeMap::new()),
+    };
+    f.finish(ctx);
+    Some(Timeouts { connect: connect?, steps: steps? })
+}
+
+/// A mapping from step kind names to durations.
+fn step_durations(ctx: &mut Ctx, node: &Node, path: &str, positive: bool) -> Option<BTreeMap<StepKind, Duration>> {
+    let entries = map_entries(ctx, node, path)?;
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    let names: Vec<&str> = StepKind::ALL.iter().map(|k| k.name()).collect();
+    for (key, value) in entries {
+        let field = format!("{path}.{}", key.name);
+        let kind = StepKind::from_name(&key.name);
+        if kind.is_none() {
+            let mut help = format!("step kinds: {}", names.join(", "));
+            if let Some(s) = did_you_mean(&key.name, names.iter().copied()) {
+                help = format!("did you mean `{s}`? ({help})");
+            }
+            ctx.error_help(key.pos, &field, format!("`{}` is not a step kind", key.name), help);
+        }
+        let d = if positive { positive_duration(ctx, value, &field) } else { duration(ctx, value, &field) };
+        match (kind, d) {
+            (Some(kind), Some(d)) => {
+                if out.insert(kind, d).is_some() {
+                    ctx.error(key.pos, &field, format!("`{}` is listed twice", key.name));
+                    ok = false;
+                }
+            }
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// The entries of a mapping whose keys are data (products, FQDNs, step kinds).
+fn map_entries<'n>(ctx: &mut Ctx, node: &'n Node, path: &str) -> Option<&'n [(poolpatch_inventory::yaml::Key, Node)]> {
+    match &node.value {
+        Value::Map(entries) => Some(entries),
+        Value::Null => Some(&[]),
+        other => {
+            ctx.error_help(node.pos, path, format!("expected a mapping (`key: value` lines), found {}", other.kind()), "write one `name: value` per line, or `{ a: 1, b: 2 }`");
+            None
+        }
+    }
+}
+
+fn duration(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Duration> {
+    let (text, pos) = match &node.value {
+        Value::Str(s) => (s.clone(), node.pos),
+        Value::Int(i) => (i.to_string(), node.pos),
+        other => {
+            ctx.error_help(node.pos, path, format!("expected a duration, found {}", other.kind()), DURATION_EXAMPLES);
+            return None;
+        }
+    };
+    match parse_duration(&text) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            ctx.error_help(pos, path, e, DURATION_EXAMPLES);
+            None
+        }
+    }
+}
+
+fn positive_duration(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Duration> {
+    let d = duration(ctx, node, path)?;
+    if d.is_zero() {
+        ctx.error_help(node.pos, path, "a duration of zero is not allowed here", DURATION_EXAMPLES);
+        return None;
+    }
+    Some(d)
+}
+
+fn size(ctx: &mut Ctx, node: &Node, path: &str) -> Option<u64> {
+    let text = match &node.value {
+        Value::Str(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        other => {
+            ctx.error_help(node.pos, path, format!("expected a size, found {}", other.kind()), "write a number and a unit, such as `500MiB` or `4GiB`");
+            return None;
+        }
+    };
+    match parse_size(&text) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            ctx.error_help(node.pos, path, e, "write a number and a unit, such as `500MiB` or `4GiB`");
+            None
+        }
+    }
+}
