@@ -230,23 +230,19 @@ impl Missing {
 }
 
 /// The outcome of merging: the endpoint, or what is missing (empty if the only problems
-/// were already reported).
+/// are settings written wrong, which were reported where they are written).
 pub(crate) type Merged = Result<SshEndpoint, Vec<Missing>>;
 
-/// Takes the value of a slot, noting what is missing or wrong.
+/// Takes the value of a slot, noting what is missing.
 struct Picker<'a> {
     missing: &'a mut Vec<Missing>,
-    invalid: &'a mut bool,
 }
 
 impl Picker<'_> {
     fn pick<T: Clone>(&mut self, slot: &Slot<T>, if_absent: Option<Missing>) -> Option<T> {
         match slot {
             Slot::Given(v) => Some(v.clone()),
-            Slot::Invalid => {
-                *self.invalid = true;
-                None
-            }
+            Slot::Invalid => None,
             Slot::Absent => {
                 self.missing.extend(if_absent);
                 None
@@ -263,10 +259,8 @@ pub(crate) fn merge(
     opts: &LoadOptions,
 ) -> Merged {
     let mut missing = Vec::new();
-    let mut invalid = false;
     let mut pick = Picker {
         missing: &mut missing,
-        invalid: &mut invalid,
     };
     let user: Option<String> = pick.pick(own.user.or(&defaults.user), Some(Missing::User));
     let auth: Option<SshAuth> = pick.pick(own.auth.or(&defaults.auth), Some(Missing::Auth));
@@ -298,7 +292,8 @@ pub(crate) fn merge(
                 shell,
             })
         }
-        _ if invalid => Err(Vec::new()),
+        // Written-but-wrong settings were reported where they are written; only what
+        // is absent everywhere is missing.
         _ => Err(missing),
     }
 }

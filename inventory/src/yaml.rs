@@ -111,12 +111,14 @@ fn parse_error(file: &str, e: &serde_saphyr::Error) -> Diagnostic {
     // The crate's Display includes a snippet; our renderer draws its own, so keep the
     // message proper (first line) only.
     let full = e.to_string();
-    let message = full
-        .lines()
-        .next()
-        .unwrap_or("invalid YAML")
-        .trim()
-        .to_string();
+    let first = full.lines().next().unwrap_or("invalid YAML").trim();
+    // The position is ours to show: drop the crate's "error: line L column C: " lead.
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let message = match first.split_once(": ") {
+        Some((lead, rest)) if lead.starts_with("line ") && lead.contains(" column ") => rest,
+        _ => first,
+    }
+    .to_string();
     Diagnostic::new(file, pos, "", format!("not valid YAML: {message}"))
         .help("fix the YAML syntax at this position (indentation, a missing ':' or quote)")
 }

@@ -172,7 +172,7 @@ fn like_pools(ctx: &mut Ctx, pool: &PoolInput, other: &PoolInput, named: &At<Fqd
             named.pos,
             &named.field,
             format!(
-                "the backup pool `{}` is a {} pool, this is a {} pool",
+                "the backup pool `{}` is {}, this pool is {}",
                 named.value,
                 theirs.value.display_name(),
                 mine.value.display_name()
