@@ -8,9 +8,16 @@
 //! - [`procedure`]: the documented update procedure per server, as data, with the exact
 //!   script of every step and the `Install-CsDatabase` variant chosen by role;
 //! - [`quote`]: PowerShell literal quoting and `-EncodedCommand`;
+//! - [`estimates`]: step duration estimates and where they come from;
+//! - [`safety`]: the rules that decide whether a server may start now, shared by the
+//!   scheduler and the executor;
 //! - [`units`]: durations, sizes, staging paths, digests.
 
 pub mod change;
+pub mod estimates;
 pub mod procedure;
 pub mod quote;
+pub mod safety;
+#[cfg(test)]
+mod testing;
 pub mod units;

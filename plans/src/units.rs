@@ -102,8 +102,13 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 /// A size in the largest binary unit that divides it exactly: `4GiB`, `500MiB`, `12B`.
 pub fn format_size(bytes: u64) -> String {
-    for (unit, factor) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= factor && bytes % factor == 0 {
+    for (unit, factor) in [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ] {
+        if bytes >= factor && bytes.is_multiple_of(factor) {
             return format!("{}{unit}", bytes / factor);
         }
     }
@@ -228,7 +233,9 @@ fn check_components<'a>(parts: impl Iterator<Item = &'a str>, windows: bool) -> 
             return Err("the path has an empty name (two separators in a row)".into());
         }
         if part == "." || part == ".." {
-            return Err(format!("`{part}` is not allowed: write the directory itself"));
+            return Err(format!(
+                "`{part}` is not allowed: write the directory itself"
+            ));
         }
         if part.starts_with(' ') || part.ends_with(' ') {
             return Err(format!("the name `{part}` starts or ends with a space"));
@@ -267,10 +274,7 @@ fn describe_char(c: char) -> String {
 pub fn parse_sha256(s: &str) -> Result<String, String> {
     let t = s.trim();
     if let Some(c) = t.chars().find(|c| !c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "{} is not a hexadecimal digit",
-            describe_char(c)
-        ));
+        return Err(format!("{} is not a hexadecimal digit", describe_char(c)));
     }
     if t.len() != 64 {
         return Err(format!(
@@ -307,8 +311,16 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("25").unwrap_err().contains("no unit"));
         assert!(parse_duration("25 minutes").is_ok());
-        assert!(parse_duration("soon").unwrap_err().contains("not a duration"));
-        assert!(parse_duration("1500ms").unwrap_err().contains("whole number"));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        assert!(
+            parse_duration("1500ms")
+                .unwrap_err()
+                .contains("whole number")
+        );
         assert!(parse_duration("25h").unwrap_err().contains("longer than"));
         for s in [0, 59, 60, 61, 1500, 3600, 5400, 86399] {
             let d = Duration::from_secs(s);
@@ -336,7 +348,10 @@ mod tests {
     fn remote_dirs_follow_a_strict_grammar() {
         let w = RemoteDir::parse("c:\\ProgramData\\poolpatch\\updates\\").unwrap();
         assert_eq!(w.path, "C:\\ProgramData\\poolpatch\\updates");
-        assert_eq!(w.join("a.exe"), "C:\\ProgramData\\poolpatch\\updates\\a.exe");
+        assert_eq!(
+            w.join("a.exe"),
+            "C:\\ProgramData\\poolpatch\\updates\\a.exe"
+        );
         assert_eq!(RemoteDir::parse("D:\\").unwrap().join("a.exe"), "D:\\a.exe");
         let p = RemoteDir::parse("/var/lib/poolpatch/").unwrap();
         assert_eq!(p.join("a.exe"), "/var/lib/poolpatch/a.exe");

@@ -37,7 +37,14 @@ fn assert_one(text: &str, expected_prefix: &str, help_contains: &str) {
     let p = problems(text);
     assert_eq!(p.len(), 1, "{p:#?}");
     assert!(p[0].starts_with(expected_prefix), "{}", p[0]);
-    assert!(p[0].split(" | ").nth(1).unwrap_or("").contains(help_contains), "{}", p[0]);
+    assert!(
+        p[0].split(" | ")
+            .nth(1)
+            .unwrap_or("")
+            .contains(help_contains),
+        "{}",
+        p[0]
+    );
 }
 
 #[test]
@@ -46,10 +53,16 @@ fn minimal_file_gets_documented_defaults() {
     assert_eq!(c.version, 1);
     assert_eq!(c.name, "SfB 2015 CU 2024-07");
     assert_eq!(c.update.target_version, "6.0.9319.690");
-    assert_eq!(c.update.remote_dir.path, "C:\\ProgramData\\poolpatch\\updates");
+    assert_eq!(
+        c.update.remote_dir.path,
+        "C:\\ProgramData\\poolpatch\\updates"
+    );
     assert_eq!(c.update.min_free_bytes, 4 << 30);
     let i = &c.update.installers[&Product::Sfb2015];
-    assert_eq!(i.file, std::path::Path::new("dir/./updates/SkypeServerUpdateInstaller.exe"));
+    assert_eq!(
+        i.file,
+        std::path::Path::new("dir/./updates/SkypeServerUpdateInstaller.exe")
+    );
     assert_eq!(i.sha256, DIGEST);
     assert!(c.scope.is_everything());
     assert_eq!(c.outage.threshold, Duration::from_secs(30 * 60));
@@ -79,12 +92,24 @@ fn full_file_is_read() {
     assert_eq!(c.on_failure, OnFailure::HaltAll);
     assert_eq!(c.concurrency.pools, 3);
     assert_eq!(c.final_step, FinalStep::Reboot);
-    assert_eq!(c.estimates.defaults[&StepKind::InstallUpdate], Duration::from_secs(600));
+    assert_eq!(
+        c.estimates.defaults[&StepKind::InstallUpdate],
+        Duration::from_secs(600)
+    );
     let pool = c.estimates.pools.values().next().unwrap();
     assert_eq!(pool.field, "estimates.pools[\"pool01.ams.contoso.com\"]");
-    assert_eq!(pool.steps[&StepKind::InstallUpdate], Duration::from_secs(900));
-    assert_eq!(c.step_timeout(StepKind::InstallUpdate), Duration::from_secs(5400));
-    assert_eq!(c.step_timeout(StepKind::StopW3svc), Duration::from_secs(1200));
+    assert_eq!(
+        pool.steps[&StepKind::InstallUpdate],
+        Duration::from_secs(900)
+    );
+    assert_eq!(
+        c.step_timeout(StepKind::InstallUpdate),
+        Duration::from_secs(5400)
+    );
+    assert_eq!(
+        c.step_timeout(StepKind::StopW3svc),
+        Duration::from_secs(1200)
+    );
 }
 
 #[test]
@@ -135,19 +160,42 @@ fn budget_must_stay_below_threshold() {
 fn missing_required_fields_say_what_to_write() {
     let p = problems("name: x\nupdate: { remote_dir: /srv/updates }\n");
     assert_eq!(p.len(), 3, "{p:#?}");
-    assert!(p[0].starts_with("1:1 version: missing field `version` | add `version:` with the format version, `1`"), "{}", p[0]);
-    assert!(p[1].starts_with("2:9 update.installers: missing field `installers`"), "{}", p[1]);
+    assert!(
+        p[0].starts_with(
+            "1:1 version: missing field `version` | add `version:` with the format version, `1`"
+        ),
+        "{}",
+        p[0]
+    );
+    assert!(
+        p[1].starts_with("2:9 update.installers: missing field `installers`"),
+        "{}",
+        p[1]
+    );
     assert!(p[2].starts_with("2:9 update.target_version: missing field `target_version` | add `target_version:` with the version"), "{}", p[2]);
 }
 
 #[test]
 fn durations_without_unit_or_unparsable_get_examples() {
-    let text = format!("{}estimates:\n  defaults: {{ install-update: 12, stop-services: twelve minutes, reboot: [1] }}\n", minimal());
+    let text = format!(
+        "{}estimates:\n  defaults: {{ install-update: 12, stop-services: twelve minutes, reboot: [1] }}\n",
+        minimal()
+    );
     let p = problems(&text);
     assert_eq!(p.len(), 3, "{p:#?}");
     assert!(p[0].starts_with("9:31 estimates.defaults.install-update: `12` has no unit | write a number and a unit, such as `90s`, `25m` or `1h 30m`"), "{}", p[0]);
-    assert!(p[1].starts_with("9:50 estimates.defaults.stop-services: `twelve minutes` is not a duration"), "{}", p[1]);
-    assert!(p[2].starts_with("9:74 estimates.defaults.reboot: expected a duration, found a list"), "{}", p[2]);
+    assert!(
+        p[1].starts_with(
+            "9:50 estimates.defaults.stop-services: `twelve minutes` is not a duration"
+        ),
+        "{}",
+        p[1]
+    );
+    assert!(
+        p[2].starts_with("9:74 estimates.defaults.reboot: expected a duration, found a list"),
+        "{}",
+        p[2]
+    );
 }
 
 #[test]
@@ -159,7 +207,13 @@ fn duplicate_and_bad_names_in_estimates() {
     let p = problems(&text);
     assert_eq!(p.len(), 2, "{p:#?}");
     assert!(p[0].starts_with("11:5 estimates.pools[\"POOL01.ams.contoso.com\"]: `pool01.ams.contoso.com` is listed twice | merge"), "{}", p[0]);
-    assert!(p[1].starts_with("13:5 estimates.servers[\"be01;calc.contoso.com\"]: `;` is not allowed in an FQDN"), "{}", p[1]);
+    assert!(
+        p[1].starts_with(
+            "13:5 estimates.servers[\"be01;calc.contoso.com\"]: `;` is not allowed in an FQDN"
+        ),
+        "{}",
+        p[1]
+    );
 }
 
 #[test]
@@ -167,8 +221,14 @@ fn yaml_syntax_errors_and_unreadable_files_are_diagnostics() {
     let p = problems("version: 1\nname: [unclosed\n");
     assert_eq!(p.len(), 1, "{p:#?}");
     assert!(p[0].contains("not valid YAML"), "{}", p[0]);
-    let err = poolpatch_plans::change::load_change(std::path::Path::new("/nonexistent/change.yaml")).unwrap_err();
-    assert!(err.to_string().starts_with("/nonexistent/change.yaml:1:1: cannot read the change file"), "{err}");
+    let err =
+        poolpatch_plans::change::load_change(std::path::Path::new("/nonexistent/change.yaml"))
+            .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/change.yaml:1:1: cannot read the file: no such file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -176,7 +236,19 @@ fn installer_entries_are_checked() {
     let text = "version: 1\nname: x\nupdate:\n  target_version: \"6.0.9319.690\"\n  remote_dir: /srv/updates\n  installers:\n    lync2013: { sha256: 12 }\n    sfb2019: ./SkypeServerUpdateInstaller.exe\n";
     let p = problems(text);
     assert_eq!(p.len(), 3, "{p:#?}");
-    assert!(p[0].starts_with("7:15 update.installers.lync2013.file: missing field `file`"), "{}", p[0]);
-    assert!(p[1].starts_with("7:25 update.installers.lync2013.sha256: expected text, found a number"), "{}", p[1]);
-    assert!(p[2].starts_with("8:14 update.installers.sfb2019: expected a mapping"), "{}", p[2]);
+    assert!(
+        p[0].starts_with("7:15 update.installers.lync2013.file: missing field `file`"),
+        "{}",
+        p[0]
+    );
+    assert!(
+        p[1].starts_with("7:25 update.installers.lync2013.sha256: expected text, found a number"),
+        "{}",
+        p[1]
+    );
+    assert!(
+        p[2].starts_with("8:14 update.installers.sfb2019: expected a mapping"),
+        "{}",
+        p[2]
+    );
 }

@@ -39,14 +39,20 @@ impl<'a> Names<'a> {
         } else if self.servers.contains(name) {
             Some("a Back End or Standard Edition server: list it under `servers`")
         } else if self.front_ends.contains(name) {
-            Some("a Front End server: poolpatch patches back ends and Standard Edition servers, so name its pool")
+            Some(
+                "a Front End server: poolpatch patches back ends and Standard Edition servers, so name its pool",
+            )
         } else {
             None
         }
     }
 }
 
-fn unknown_help<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>, kind: &str) -> String {
+fn unknown_help<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    kind: &str,
+) -> String {
     match did_you_mean(word, candidates) {
         Some(s) => format!("did you mean `{s}`?"),
         None => format!("no {kind} of the inventory is named like this; check the spelling"),
@@ -64,7 +70,13 @@ pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<()
     for site in &change.scope.sites {
         if !names.sites.contains(site.value.as_str()) {
             let help = unknown_help(&site.value, names.sites.iter().copied(), "site");
-            err(&mut diags, site.pos, &site.field, format!("there is no site `{}` in the inventory", site.value), help);
+            err(
+                &mut diags,
+                site.pos,
+                &site.field,
+                format!("there is no site `{}` in the inventory", site.value),
+                help,
+            );
         }
     }
     let pool_names = || names.pools.iter().map(|p| p.as_str());
@@ -75,7 +87,13 @@ pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<()
                 Some(what) => format!("`{}` is {what}", pool.value),
                 None => unknown_help(pool.value.as_str(), pool_names(), "pool"),
             };
-            err(&mut diags, pool.pos, &pool.field, format!("there is no pool `{}` in the inventory", pool.value), help);
+            err(
+                &mut diags,
+                pool.pos,
+                &pool.field,
+                format!("there is no pool `{}` in the inventory", pool.value),
+                help,
+            );
         }
     }
     for server in &change.scope.servers {
@@ -84,7 +102,16 @@ pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<()
                 Some(what) => format!("`{}` is {what}", server.value),
                 None => unknown_help(server.value.as_str(), server_names(), "server"),
             };
-            err(&mut diags, server.pos, &server.field, format!("there is no Back End or Standard Edition server `{}` in the inventory", server.value), help);
+            err(
+                &mut diags,
+                server.pos,
+                &server.field,
+                format!(
+                    "there is no Back End or Standard Edition server `{}` in the inventory",
+                    server.value
+                ),
+                help,
+            );
         }
     }
     for (pool, o) in &change.estimates.pools {
@@ -93,7 +120,13 @@ pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<()
                 Some(what) => format!("`{pool}` is {what} (estimates.servers)"),
                 None => unknown_help(pool.as_str(), pool_names(), "pool"),
             };
-            err(&mut diags, o.pos, &o.field, format!("there is no pool `{pool}` in the inventory"), help);
+            err(
+                &mut diags,
+                o.pos,
+                &o.field,
+                format!("there is no pool `{pool}` in the inventory"),
+                help,
+            );
         }
     }
     for (server, o) in &change.estimates.servers {
@@ -102,7 +135,15 @@ pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<()
                 Some(what) => format!("`{server}` is {what} (estimates.pools)"),
                 None => unknown_help(server.as_str(), server_names(), "server"),
             };
-            err(&mut diags, o.pos, &o.field, format!("there is no Back End or Standard Edition server `{server}` in the inventory"), help);
+            err(
+                &mut diags,
+                o.pos,
+                &o.field,
+                format!(
+                    "there is no Back End or Standard Edition server `{server}` in the inventory"
+                ),
+                help,
+            );
         }
     }
 
@@ -111,7 +152,11 @@ pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<()
     let mut needs: BTreeMap<Product, Vec<&Fqdn>> = BTreeMap::new();
     let mut selected = 0usize;
     for pool in &inventory.pools {
-        let n = pool.servers.iter().filter(|s| scope.contains(pool, s)).count();
+        let n = pool
+            .servers
+            .iter()
+            .filter(|s| scope.contains(pool, s))
+            .count();
         selected += n;
         if n > 0 && !change.update.installers.contains_key(&pool.product) {
             needs.entry(pool.product).or_default().push(&pool.fqdn);
@@ -119,27 +164,55 @@ pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<()
     }
     for (product, pools) in needs {
         let shown: Vec<&str> = pools.iter().take(3).map(|p| p.as_str()).collect();
-        let more = if pools.len() > 3 { format!(" and {} more", pools.len() - 3) } else { String::new() };
-        err(&mut diags, 
+        let more = if pools.len() > 3 {
+            format!(" and {} more", pools.len() - 3)
+        } else {
+            String::new()
+        };
+        err(
+            &mut diags,
             change.update.installers_pos,
             "update.installers",
-            format!("no installer for {} ({}), which pools in scope run: {}{more}", product.name(), product.display_name(), shown.join(", ")),
-            format!("add `{}: {{ file: ./updates/{}, sha256: <64 hex digits> }}`, or leave those pools out of `scope`", product.name(), crate::procedure::installer_file_name(product)),
+            format!(
+                "no installer for {} ({}), which pools in scope run: {}{more}",
+                product.name(),
+                product.display_name(),
+                shown.join(", ")
+            ),
+            format!(
+                "add `{}: {{ file: ./updates/{}, sha256: <64 hex digits> }}`, or leave those pools out of `scope`",
+                product.name(),
+                crate::procedure::installer_file_name(product)
+            ),
         );
     }
     if diags.is_empty() && selected == 0 && !change.scope.is_everything() {
         let pos = [
             change.scope.sites.first().map(|s| (s.pos, "scope.sites")),
             change.scope.pools.first().map(|p| (p.pos, "scope.pools")),
-            change.scope.servers.first().map(|s| (s.pos, "scope.servers")),
+            change
+                .scope
+                .servers
+                .first()
+                .map(|s| (s.pos, "scope.servers")),
         ]
         .into_iter()
         .flatten()
         .min();
         let (pos, field) = pos.unwrap_or((Pos::START, "scope"));
-        err(&mut diags, pos, field, "the scope selects no Back End or Standard Edition server".into(), "name a site, pool or server that has back ends to patch".into());
+        err(
+            &mut diags,
+            pos,
+            field,
+            "the scope selects no Back End or Standard Edition server".into(),
+            "name a site, pool or server that has back ends to patch".into(),
+        );
     }
-    if diags.is_empty() { Ok(()) } else { Err(diags.sorted()) }
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        Err(diags.sorted())
+    }
 }
 
 pub(super) fn verify_installers(change: &Change) -> Result<(), Diagnostics> {
@@ -158,7 +231,11 @@ pub(super) fn verify_installers(change: &Change) -> Result<(), Diagnostics> {
             ),
         }
     }
-    if diags.is_empty() { Ok(()) } else { Err(diags.sorted()) }
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        Err(diags.sorted())
+    }
 }
 
 /// The SHA-256 of a file, lower-case hex, read in blocks.
@@ -173,5 +250,9 @@ pub(crate) fn sha256_of_file(path: &std::path::Path) -> std::io::Result<String> 
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }

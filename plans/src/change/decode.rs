@@ -55,11 +55,19 @@ pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change
             }
         });
     let name = f
-        .required(&mut ctx, "name", "the change's title, e.g. \"SfB 2015 CU 2024-07\"")
+        .required(
+            &mut ctx,
+            "name",
+            "the change's title, e.g. \"SfB 2015 CU 2024-07\"",
+        )
         .and_then(|n| ctx.text(n, "name"))
         .and_then(|t| change_name(&mut ctx, t));
     let update = f
-        .required(&mut ctx, "update", "`target_version`, `remote_dir` and `installers`")
+        .required(
+            &mut ctx,
+            "update",
+            "`target_version`, `remote_dir` and `installers`",
+        )
         .and_then(|n| update(&mut ctx, n, &base_dir));
     let scope = match f.optional("scope") {
         Some(n) => scope(&mut ctx, n),
@@ -109,7 +117,15 @@ pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change
     f.finish(&mut ctx);
 
     match (
-        version, name, update, scope, outage, on_failure, concurrency, final_step, estimates,
+        version,
+        name,
+        update,
+        scope,
+        outage,
+        on_failure,
+        concurrency,
+        final_step,
+        estimates,
         timeouts,
     ) {
         (
@@ -152,15 +168,30 @@ fn failed(ctx: Ctx) -> Diagnostics {
 fn change_name(ctx: &mut Ctx, t: At<String>) -> Option<String> {
     let name = t.value.trim();
     if name.is_empty() {
-        ctx.error_help(t.pos, "name", "the change's name is empty", "write a title such as \"SfB 2015 CU 2024-07\"");
+        ctx.error_help(
+            t.pos,
+            "name",
+            "the change's name is empty",
+            "write a title such as \"SfB 2015 CU 2024-07\"",
+        );
         return None;
     }
     if name.chars().any(char::is_control) {
-        ctx.error_help(t.pos, "name", "the change's name contains a line break or control character", "write the title on one line");
+        ctx.error_help(
+            t.pos,
+            "name",
+            "the change's name contains a line break or control character",
+            "write the title on one line",
+        );
         return None;
     }
     if name.chars().count() > MAX_NAME_CHARS {
-        ctx.error_help(t.pos, "name", format!("the change's name is longer than {MAX_NAME_CHARS} characters"), "keep the title short; details belong in the change request");
+        ctx.error_help(
+            t.pos,
+            "name",
+            format!("the change's name is longer than {MAX_NAME_CHARS} characters"),
+            "keep the title short; details belong in the change request",
+        );
         return None;
     }
     Some(name.to_string())
@@ -213,7 +244,12 @@ fn update(ctx: &mut Ctx, node: &Node, base_dir: &Path) -> Option<Update> {
 fn installers(ctx: &mut Ctx, node: &Node, base_dir: &Path) -> Option<BTreeMap<Product, Installer>> {
     let entries = map_entries(ctx, node, "update.installers")?;
     if entries.is_empty() {
-        ctx.error_help(node.pos, "update.installers", "no installer is listed", "add one entry per product in scope, e.g. `sfb2015: { file: ..., sha256: ... }`");
+        ctx.error_help(
+            node.pos,
+            "update.installers",
+            "no installer is listed",
+            "add one entry per product in scope, e.g. `sfb2015: { file: ..., sha256: ... }`",
+        );
         return None;
     }
     let mut out = BTreeMap::new();
@@ -273,7 +309,12 @@ fn installers(ctx: &mut Ctx, node: &Node, base_dir: &Path) -> Option<BTreeMap<Pr
                 }
                 out.insert(
                     product,
-                    Installer { file: resolved, file_as_written: file, sha256, pos: key.pos },
+                    Installer {
+                        file: resolved,
+                        file_as_written: file,
+                        sha256,
+                        pos: key.pos,
+                    },
                 );
             }
             _ => ok = false,
@@ -298,7 +339,11 @@ fn scope(ctx: &mut Ctx, node: &Node) -> Option<Scope> {
         None => Some(Vec::new()),
     };
     f.finish(ctx);
-    let scope = Scope { sites: sites?, pools: pools?, servers: servers? };
+    let scope = Scope {
+        sites: sites?,
+        pools: pools?,
+        servers: servers?,
+    };
     if scope.is_everything() {
         ctx.error_help(pos, "scope", "the scope names no site, pool or server", "list `sites:`, `pools:` or `servers:`, or remove `scope:` to patch every server of the inventory");
         return None;
@@ -324,9 +369,18 @@ fn fqdns(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Vec<At<Fqdn>>> {
     let mut out = Vec::new();
     for t in texts(ctx, node, path)? {
         match Fqdn::parse(&t.value) {
-            Ok(value) => out.push(At { value, pos: t.pos, field: t.field }),
+            Ok(value) => out.push(At {
+                value,
+                pos: t.pos,
+                field: t.field,
+            }),
             Err(e) => {
-                ctx.error_help(t.pos, &t.field, e, "write the fully qualified name as in the inventory");
+                ctx.error_help(
+                    t.pos,
+                    &t.field,
+                    e,
+                    "write the fully qualified name as in the inventory",
+                );
                 ok = false;
             }
         }
@@ -340,7 +394,19 @@ fn outage(ctx: &mut Ctx, node: &Node) -> Option<OutagePolicy> {
     let threshold = match f.optional("threshold") {
         Some(n) => positive_duration(ctx, n, "outage.threshold").and_then(|d| {
             if d > MAX_THRESHOLD {
-                ctx.error_help(n.pos, "outage.threshold", format!("{} is above the {} after which users drop into resiliency mode", format_duration(d), format_duration(MAX_THRESHOLD)), format!("remove `threshold:` (default {}) or set a lower value for extra margin", format_duration(DEFAULT_THRESHOLD)));
+                ctx.error_help(
+                    n.pos,
+                    "outage.threshold",
+                    format!(
+                        "{} is above the {} after which users drop into resiliency mode",
+                        format_duration(d),
+                        format_duration(MAX_THRESHOLD)
+                    ),
+                    format!(
+                        "remove `threshold:` (default {}) or set a lower value for extra margin",
+                        format_duration(DEFAULT_THRESHOLD)
+                    ),
+                );
                 None
             } else {
                 Some(d)
@@ -366,7 +432,9 @@ fn outage(ctx: &mut Ctx, node: &Node) -> Option<OutagePolicy> {
     let (threshold, budget) = (threshold?, budget?);
     if budget >= threshold {
         let pos = budget_node.map_or(outage_pos, |n| n.pos);
-        let below = threshold.saturating_sub(Duration::from_secs(5 * 60)).max(Duration::from_secs(60));
+        let below = threshold
+            .saturating_sub(Duration::from_secs(5 * 60))
+            .max(Duration::from_secs(60));
         ctx.error_help(
             pos,
             "outage.budget",
@@ -375,7 +443,11 @@ fn outage(ctx: &mut Ctx, node: &Node) -> Option<OutagePolicy> {
         );
         return None;
     }
-    Some(OutagePolicy { threshold, budget, on_budget_exhausted: on_budget_exhausted? })
+    Some(OutagePolicy {
+        threshold,
+        budget,
+        on_budget_exhausted: on_budget_exhausted?,
+    })
 }
 
 fn concurrency(ctx: &mut Ctx, node: &Node) -> Option<Concurrency> {
@@ -405,7 +477,11 @@ fn estimates(ctx: &mut Ctx, node: &Node) -> Option<EstimateOverrides> {
         None => Some(BTreeMap::new()),
     };
     f.finish(ctx);
-    Some(EstimateOverrides { defaults: defaults?, pools: pools?, servers: servers? })
+    Some(EstimateOverrides {
+        defaults: defaults?,
+        pools: pools?,
+        servers: servers?,
+    })
 }
 
 fn named_overrides(ctx: &mut Ctx, node: &Node, path: &str) -> Option<BTreeMap<Fqdn, Overrides>> {
@@ -417,7 +493,12 @@ fn named_overrides(ctx: &mut Ctx, node: &Node, path: &str) -> Option<BTreeMap<Fq
         let fqdn = match Fqdn::parse(&key.name) {
             Ok(f) => Some(f),
             Err(e) => {
-                ctx.error_help(key.pos, &field, e, "write the fully qualified name as in the inventory");
+                ctx.error_help(
+                    key.pos,
+                    &field,
+                    e,
+                    "write the fully qualified name as in the inventory",
+                );
                 None
             }
         };
@@ -425,10 +506,22 @@ fn named_overrides(ctx: &mut Ctx, node: &Node, path: &str) -> Option<BTreeMap<Fq
         match (fqdn, steps) {
             (Some(fqdn), Some(steps)) => {
                 if out.contains_key(&fqdn) {
-                    ctx.error_help(key.pos, &field, format!("`{fqdn}` is listed twice"), "merge the two entries");
+                    ctx.error_help(
+                        key.pos,
+                        &field,
+                        format!("`{fqdn}` is listed twice"),
+                        "merge the two entries",
+                    );
                     ok = false;
                 }
-                out.insert(fqdn, Overrides { pos: key.pos, field, steps });
+                out.insert(
+                    fqdn,
+                    Overrides {
+                        pos: key.pos,
+                        field,
+                        steps,
+                    },
+                );
             }
             _ => ok = false,
         }
@@ -447,11 +540,19 @@ fn timeouts(ctx: &mut Ctx, node: &Node) -> Option<Timeouts> {
         None => Some(BTreeMap::new()),
     };
     f.finish(ctx);
-    Some(Timeouts { connect: connect?, steps: steps? })
+    Some(Timeouts {
+        connect: connect?,
+        steps: steps?,
+    })
 }
 
 /// A mapping from step kind names to durations.
-fn step_durations(ctx: &mut Ctx, node: &Node, path: &str, positive: bool) -> Option<BTreeMap<StepKind, Duration>> {
+fn step_durations(
+    ctx: &mut Ctx,
+    node: &Node,
+    path: &str,
+    positive: bool,
+) -> Option<BTreeMap<StepKind, Duration>> {
     let entries = map_entries(ctx, node, path)?;
     let mut out = BTreeMap::new();
     let mut ok = true;
@@ -464,9 +565,18 @@ fn step_durations(ctx: &mut Ctx, node: &Node, path: &str, positive: bool) -> Opt
             if let Some(s) = did_you_mean(&key.name, names.iter().copied()) {
                 help = format!("did you mean `{s}`? ({help})");
             }
-            ctx.error_help(key.pos, &field, format!("`{}` is not a step kind", key.name), help);
+            ctx.error_help(
+                key.pos,
+                &field,
+                format!("`{}` is not a step kind", key.name),
+                help,
+            );
         }
-        let d = if positive { positive_duration(ctx, value, &field) } else { duration(ctx, value, &field) };
+        let d = if positive {
+            positive_duration(ctx, value, &field)
+        } else {
+            duration(ctx, value, &field)
+        };
         match (kind, d) {
             (Some(kind), Some(d)) => {
                 if out.insert(kind, d).is_some() {
@@ -481,12 +591,24 @@ fn step_durations(ctx: &mut Ctx, node: &Node, path: &str, positive: bool) -> Opt
 }
 
 /// The entries of a mapping whose keys are data (products, FQDNs, step kinds).
-fn map_entries<'n>(ctx: &mut Ctx, node: &'n Node, path: &str) -> Option<&'n [(poolpatch_inventory::yaml::Key, Node)]> {
+fn map_entries<'n>(
+    ctx: &mut Ctx,
+    node: &'n Node,
+    path: &str,
+) -> Option<&'n [(poolpatch_inventory::yaml::Key, Node)]> {
     match &node.value {
         Value::Map(entries) => Some(entries),
         Value::Null => Some(&[]),
         other => {
-            ctx.error_help(node.pos, path, format!("expected a mapping (`key: value` lines), found {}", other.kind()), "write one `name: value` per line, or `{ a: 1, b: 2 }`");
+            ctx.error_help(
+                node.pos,
+                path,
+                format!(
+                    "expected a mapping (`key: value` lines), found {}",
+                    other.kind()
+                ),
+                "write one `name: value` per line, or `{ a: 1, b: 2 }`",
+            );
             None
         }
     }
@@ -497,7 +619,12 @@ fn duration(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Duration> {
         Value::Str(s) => (s.clone(), node.pos),
         Value::Int(i) => (i.to_string(), node.pos),
         other => {
-            ctx.error_help(node.pos, path, format!("expected a duration, found {}", other.kind()), DURATION_EXAMPLES);
+            ctx.error_help(
+                node.pos,
+                path,
+                format!("expected a duration, found {}", other.kind()),
+                DURATION_EXAMPLES,
+            );
             return None;
         }
     };
@@ -513,7 +640,12 @@ fn duration(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Duration> {
 fn positive_duration(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Duration> {
     let d = duration(ctx, node, path)?;
     if d.is_zero() {
-        ctx.error_help(node.pos, path, "a duration of zero is not allowed here", DURATION_EXAMPLES);
+        ctx.error_help(
+            node.pos,
+            path,
+            "a duration of zero is not allowed here",
+            DURATION_EXAMPLES,
+        );
         return None;
     }
     Some(d)
@@ -524,14 +656,24 @@ fn size(ctx: &mut Ctx, node: &Node, path: &str) -> Option<u64> {
         Value::Str(s) => s.clone(),
         Value::Int(i) => i.to_string(),
         other => {
-            ctx.error_help(node.pos, path, format!("expected a size, found {}", other.kind()), "write a number and a unit, such as `500MiB` or `4GiB`");
+            ctx.error_help(
+                node.pos,
+                path,
+                format!("expected a size, found {}", other.kind()),
+                "write a number and a unit, such as `500MiB` or `4GiB`",
+            );
             return None;
         }
     };
     match parse_size(&text) {
         Ok(b) => Some(b),
         Err(e) => {
-            ctx.error_help(node.pos, path, e, "write a number and a unit, such as `500MiB` or `4GiB`");
+            ctx.error_help(
+                node.pos,
+                path,
+                e,
+                "write a number and a unit, such as `500MiB` or `4GiB`",
+            );
             None
         }
     }

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use poolpatch_inventory::decode::At;
-use poolpatch_inventory::{Diagnostic, Diagnostics, Fqdn, Pool, Pos, Product, Server};
+use poolpatch_inventory::{Diagnostics, Fqdn, Pool, Pos, Product, Server};
 use serde::{Deserialize, Serialize};
 
 use crate::procedure::{FinalStep, StepKind};
@@ -286,7 +286,10 @@ impl Change {
     }
 
     /// Checks names against `inventory`: see [`check`](Change::check_against) for the rules.
-    pub fn check_against(&self, inventory: &poolpatch_inventory::Inventory) -> Result<(), Diagnostics> {
+    pub fn check_against(
+        &self,
+        inventory: &poolpatch_inventory::Inventory,
+    ) -> Result<(), Diagnostics> {
         check::check_against(self, inventory)
     }
 
@@ -299,21 +302,9 @@ impl Change {
 /// Reads and validates the change file at `path`. Installer paths are relative to its
 /// directory.
 pub fn load_change(path: &Path) -> Result<Change, Diagnostics> {
-    let name = path.display().to_string();
-    let text = match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(_) => return Err(file_error(&name, "the file is not UTF-8 text", "save it as UTF-8")),
-        },
-        Err(e) => {
-            return Err(file_error(
-                &name,
-                &format!("cannot read the change file: {e}"),
-                "check the path and its permissions",
-            ));
-        }
-    };
-    change_from_str(&name, &text)
+    let text =
+        poolpatch_inventory::load::read_text(path).map_err(|d| Diagnostics { items: vec![d] })?;
+    change_from_str(&path.display().to_string(), &text)
 }
 
 /// Validates the change file `text`, named `name` in diagnostics. Installer paths are
@@ -323,11 +314,6 @@ pub fn change_from_str(name: &str, text: &str) -> Result<Change, Diagnostics> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     decode::decode(name, text, base_dir)
-}
-
-fn file_error(file: &str, message: &str, help: &str) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    d.push(Diagnostic::new(file, Pos::START, "", message).help(help));
-    d
 }
