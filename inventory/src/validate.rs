@@ -60,6 +60,10 @@ pub(crate) struct Index<'a> {
     pub fqdns: HashMap<&'a Fqdn, Claim<'a>>,
     /// Pool FQDN → index of the pool.
     pub pools: HashMap<&'a Fqdn, usize>,
+    /// Site names, sorted, for help texts.
+    pub site_names: Vec<&'a str>,
+    /// Pool FQDNs, sorted, for help texts.
+    pub pool_names: Vec<&'a str>,
 }
 
 impl<'a> Index<'a> {
@@ -69,6 +73,8 @@ impl<'a> Index<'a> {
             sites: HashMap::new(),
             fqdns: HashMap::new(),
             pools: HashMap::new(),
+            site_names: Vec::new(),
+            pool_names: Vec::new(),
         };
         for (i, site) in input.sites.iter().enumerate() {
             let Some(name) = &site.name else { continue };
@@ -112,6 +118,10 @@ impl<'a> Index<'a> {
             // A Standard Edition server has its pool's FQDN (checked in `refs`); it claims
             // nothing of its own.
         }
+        index.site_names = index.sites.keys().copied().collect();
+        index.site_names.sort_unstable();
+        index.pool_names = index.pools.keys().map(|f| f.as_str()).collect();
+        index.pool_names.sort_unstable();
         index
     }
 
@@ -145,12 +155,7 @@ impl<'a> Index<'a> {
                 at.value,
                 claim.describe()
             ),
-            None => suggestion(
-                ctx,
-                at.value.as_str(),
-                self.pools.keys().map(|f| f.as_str()),
-                "pools",
-            ),
+            None => suggestion(ctx, at.value.as_str(), &self.pool_names, "pools"),
         };
         ctx.error_help(
             at.pos,
@@ -162,15 +167,8 @@ impl<'a> Index<'a> {
     }
 }
 
-/// "did you mean `x`?", or a list of the known `names`.
-pub(crate) fn suggestion<'n>(
-    ctx: &Ctx,
-    word: &str,
-    names: impl Iterator<Item = &'n str>,
-    what: &str,
-) -> String {
-    let mut names: Vec<&str> = names.collect();
-    names.sort_unstable();
+/// "did you mean `x`?", or a list of the known `names` (sorted).
+pub(crate) fn suggestion(ctx: &Ctx, word: &str, names: &[&str], what: &str) -> String {
     if ctx.diags.len() < SUGGESTION_LIMIT {
         // Edit distance is at least the difference in length: skip hopeless candidates.
         let close = names

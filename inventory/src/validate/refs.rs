@@ -14,7 +14,7 @@ pub(super) fn site(ctx: &mut Ctx, index: &Index<'_>, pool: &PoolInput) {
     if index.sites.contains_key(site.value.as_str()) {
         return;
     }
-    let help = suggestion(ctx, &site.value, index.sites.keys().copied(), "sites");
+    let help = suggestion(ctx, &site.value, &index.site_names, "sites");
     ctx.error_help(
         site.pos,
         &site.field,

@@ -62,12 +62,16 @@ pub(super) fn mirrors(ctx: &mut Ctx, index: &Index<'_>) {
                             claim.describe()
                         )
                     }
-                    _ => suggestion(
-                        ctx,
-                        partner.value.as_str(),
-                        back_ends.keys().map(|f| f.as_str()),
-                        "back ends of this pool",
-                    ),
+                    _ => {
+                        let mut names: Vec<&str> = back_ends.keys().map(|f| f.as_str()).collect();
+                        names.sort_unstable();
+                        suggestion(
+                            ctx,
+                            partner.value.as_str(),
+                            &names,
+                            "back ends of this pool",
+                        )
+                    }
                 };
                 ctx.error_help(
                     partner.pos,
