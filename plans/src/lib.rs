@@ -11,6 +11,7 @@
 //! - [`estimates`]: step duration estimates and where they come from;
 //! - [`safety`]: the rules that decide whether a server may start now, shared by the
 //!   scheduler and the executor;
+//! - [`schedule`]: the list scheduler that simulates the timeline;
 //! - [`units`]: durations, sizes, staging paths, digests.
 
 pub mod change;
@@ -18,6 +19,7 @@ pub mod estimates;
 pub mod procedure;
 pub mod quote;
 pub mod safety;
+pub mod schedule;
 #[cfg(test)]
 mod testing;
 pub mod units;
