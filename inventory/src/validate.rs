@@ -213,6 +213,7 @@ pub(crate) fn validate(
     }
     let partners = refs::backup_pools(ctx, &index);
     refs::after(ctx, &index);
+    servers::sql_servers(ctx, &index);
     servers::mirrors(ctx, &index);
     let endpoints = servers::endpoints(ctx, input, opts);
     if !ctx.diags.is_empty() {

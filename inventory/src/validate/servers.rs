@@ -26,6 +26,34 @@ pub(super) fn server_fqdn<'a>(pool: &'a PoolInput, server: &'a ServerInput) -> O
     }
 }
 
+/// A back end's `sql_server` is not a pool or a Front End server of the estate. (It may
+/// name a server the inventory does not list, such as a SQL cluster name.)
+pub(super) fn sql_servers(ctx: &mut Ctx, index: &Index<'_>) {
+    for pool in &index.input.pools {
+        for be in &pool.back_ends {
+            let Some(sql) = be.back_end.as_ref().and_then(|b| b.sql_server.as_ref()) else {
+                continue;
+            };
+            let Some(claim) = index.fqdns.get(&sql.value) else {
+                continue;
+            };
+            if claim.kind == "Back End server" {
+                continue;
+            }
+            ctx.error_help(
+                sql.pos,
+                &sql.field,
+                format!(
+                    "`{}` is {}, not a SQL Server",
+                    sql.value,
+                    claim.describe()
+                ),
+                "name the SQL Server that holds the pool's back-end databases (usually the back end's own FQDN)",
+            );
+        }
+    }
+}
+
 /// Each `mirror:` names another back end of the same pool, which names this one back, with
 /// the other role.
 pub(super) fn mirrors(ctx: &mut Ctx, index: &Index<'_>) {

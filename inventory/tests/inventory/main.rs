@@ -9,3 +9,4 @@ mod many;
 mod rules_refs;
 mod rules_ssh;
 mod rules_values;
+mod scale;

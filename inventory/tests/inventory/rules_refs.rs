@@ -251,6 +251,30 @@ fn an_enterprise_pool_has_no_single_server() {
     );
 }
 
+#[test]
+fn a_sql_server_is_not_a_front_end_or_a_pool() {
+    expect_one(
+        "
+        version: 1
+        defaults:
+          ssh: { user: svc-poolpatch, agent: true }
+        sites:
+          - { name: amsterdam, time_zone: Europe/Amsterdam }
+        pools:
+          - fqdn: pool01.ams.contoso.com
+            site: amsterdam
+            edition: enterprise
+            product: sfb2015
+            front_ends: [{ fqdn: fe01.ams.contoso.com }]
+            back_ends: [{ fqdn: be01.ams.contoso.com, sql_server: fe01.ams.contoso.com }]
+        ",
+        (12, 59),
+        "pools[0].back_ends[0].sql_server",
+        "`fe01.ams.contoso.com` is the Front End server at line 11, column 26 (pools[0].front_ends[0].fqdn), not a SQL Server",
+        "usually the back end's own FQDN",
+    );
+}
+
 /// A pool with two back ends whose `mirror:` lines are `first` and `second`, and a second
 /// pool with one back end.
 fn mirrored(first: &str, second: &str) -> String {
