@@ -10,7 +10,7 @@
 //! 3. validation checks the values together (unique names, references, pairings, the
 //!    `after:` ordering) and builds the [`model`] types, which only valid values reach.
 //!
-//! [`load`] and [`from_str`] run all three. [`graph`] builds the dependency graph
+//! [`load()`] and [`from_str()`] run all three. [`graph`] builds the dependency graph
 //! (Front End → pool → back ends, mirror partners, paired pools, `after:` ordering) and
 //! prints it as DOT or Mermaid; [`pool_order`] orders pools by `after:`.
 //!
@@ -36,6 +36,8 @@
 //! ```
 //!
 //! The file format is documented in `docs/usage/inventory.md`.
+
+#![warn(missing_docs)]
 
 pub mod decode;
 pub mod diag;

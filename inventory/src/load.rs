@@ -1,5 +1,6 @@
 //! Loading an inventory: read the file, parse the YAML ([`crate::yaml`]), read the values
-//! ([`crate::input`]), check them together ([`crate::validate`]).
+//! one by one (kinds, grammar), then check them together (names, references, pairings,
+//! `after:` cycles) and build the [`Inventory`].
 //!
 //! Every stage reports all the problems it finds; a file with ten mistakes gets ten
 //! diagnostics in one run, sorted by position.

@@ -91,13 +91,18 @@ pub(super) fn mirrors(ctx: &mut Ctx, index: &Index<'_>) {
                         )
                     }
                     _ => {
-                        let mut names: Vec<&str> = back_ends.keys().map(|f| f.as_str()).collect();
+                        // Never suggest the back end itself.
+                        let mut names: Vec<&str> = back_ends
+                            .keys()
+                            .filter(|f| **f != &me.value)
+                            .map(|f| f.as_str())
+                            .collect();
                         names.sort_unstable();
                         suggestion(
                             ctx,
                             partner.value.as_str(),
                             &names,
-                            "back ends of this pool",
+                            "other back ends of this pool",
                         )
                     }
                 };

@@ -360,6 +360,32 @@ fn a_mirror_partner_is_a_back_end_of_the_same_pool() {
 }
 
 #[test]
+fn a_mirror_partner_is_never_suggested_as_the_back_end_itself() {
+    expect_one(
+        "
+        version: 1
+        defaults:
+          ssh: { user: svc-poolpatch, agent: true }
+        sites:
+          - { name: amsterdam, time_zone: Europe/Amsterdam }
+        pools:
+          - fqdn: pool01.ams.contoso.com
+            site: amsterdam
+            edition: enterprise
+            product: sfb2015
+            back_ends:
+              - fqdn: be01.ams.contoso.com
+                sql_server: be01.ams.contoso.com
+                mirror: { role: principal, partner: be02.ams.contoso.com }
+        ",
+        (14, 45),
+        "pools[0].back_ends[0].mirror.partner",
+        "no back end `be02.ams.contoso.com` in this pool",
+        "no other back ends of this pool are defined",
+    );
+}
+
+#[test]
 fn a_back_end_is_not_its_own_mirror() {
     expect_one(
         &mirrored(
