@@ -1,5 +1,7 @@
-//! Integration tests of loading, validation and the dependency graph.
+//! Integration tests of loading, validation and the dependency graph: one binary, shared
+//! helpers in `helpers`.
 
+mod docs;
 mod example;
 mod files;
 mod graph;
