@@ -256,7 +256,13 @@ fn time_zone(ctx: &mut Ctx, node: &Node, field: &str) -> Option<At<String>> {
             })
         }
         Err(_) => {
-            let names: Vec<String> = jiff::tz::db().available().map(|n| n.to_string()).collect();
+            // Some 600 names to compare with: only while problems are few (see
+            // `validate::SUGGESTION_LIMIT`).
+            let names: Vec<String> = if ctx.diags.len() < crate::validate::SUGGESTION_LIMIT {
+                jiff::tz::db().available().map(|n| n.to_string()).collect()
+            } else {
+                Vec::new()
+            };
             let help = match did_you_mean(&t.value, names.iter().map(String::as_str)) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => "write a name from the IANA time zone database, such as \

@@ -18,7 +18,7 @@ use crate::model::{Edition, Fqdn, FrontEnd, Inventory, Pool, Role, Server, Site,
 
 /// After this many problems, no more "did you mean" searches: a hostile file with thousands
 /// of bad names should not cost thousands of fuzzy searches over thousands of names.
-const SUGGESTION_LIMIT: usize = 200;
+pub(crate) const SUGGESTION_LIMIT: usize = 200;
 
 /// How many known names a help text lists before "and N more".
 const LISTED_NAMES: usize = 8;

@@ -104,6 +104,21 @@ proptest! {
 }
 
 #[test]
+fn many_bad_time_zones_stay_fast() {
+    let mut text = String::from("version: 1\nsites:\n");
+    for i in 0..5000 {
+        text.push_str(&format!(
+            "  - {{ name: s{i}, time_zone: Europe/Amsterdm }}\n"
+        ));
+    }
+    text.push_str("pools: []\n");
+    let t = std::time::Instant::now();
+    let d = load(&text).expect_err("every time zone is wrong");
+    assert_eq!(d.len(), 5000);
+    assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
+}
+
+#[test]
 fn many_bad_references_stay_fast() {
     // Thousands of misspelt references: "did you mean" must not make this quadratic.
     let mut text = String::from(
