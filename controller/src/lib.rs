@@ -15,3 +15,4 @@ pub mod journal;
 pub mod lock;
 pub mod progress;
 pub mod remote;
+pub mod sim;
