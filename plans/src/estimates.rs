@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn most_specific_source_wins() {
-        let text = "version: 1\nname: x\nupdate:\n  target_version: \"6.0.1.2\"\n  remote_dir: /srv/u\n  installers:\n    sfb2015: { file: a.exe, sha256: \"0000000000000000000000000000000000000000000000000000000000000000\" }\nestimates:\n  defaults: { install-update: 10m, reboot: 6m }\n  pools: { p.example.com: { install-update: 15m, reboot: 7m } }\n  servers: { s.example.com: { install-update: 20m } }\n";
+        let text = "version: 1\nname: x\nupdate:\n  remote_dir: /srv/u\n  installers:\n    sfb2015: { file: a.exe, version: \"6.0.1.2\", sha256: \"0000000000000000000000000000000000000000000000000000000000000000\" }\nestimates:\n  defaults: { install-update: 10m, reboot: 6m }\n  pools: { p.example.com: { install-update: 15m, reboot: 7m } }\n  servers: { s.example.com: { install-update: 20m } }\n";
         let change = change_from_str("c.yaml", text).unwrap();
         let e = Estimator::new(&change);
         let p = Fqdn::parse("p.example.com").unwrap();

@@ -5,10 +5,13 @@
 //!
 //! - [`change`]: the change file (which update, scope, outage budget, policies), validated
 //!   with every problem reported at once;
+//! - [`plan`]: the plan value (timeline, steps, verdicts, impact), built by [`plan()`], and
+//!   its JSON form;
 //! - [`procedure`]: the documented update procedure per server, as data, with the exact
 //!   script of every step and the `Install-CsDatabase` variant chosen by role;
 //! - [`quote`]: PowerShell literal quoting and `-EncodedCommand`;
 //! - [`estimates`]: step duration estimates and where they come from;
+//! - [`render`]: the plan as terminal text and as Markdown;
 //! - [`safety`]: the rules that decide whether a server may start now, shared by the
 //!   scheduler and the executor;
 //! - [`schedule`]: the list scheduler that simulates the timeline;
@@ -16,10 +19,15 @@
 
 pub mod change;
 pub mod estimates;
+pub mod plan;
 pub mod procedure;
 pub mod quote;
+pub mod render;
 pub mod safety;
 pub mod schedule;
 #[cfg(test)]
 mod testing;
+
+pub use change::{Change, change_from_str, load_change};
+pub use plan::{Plan, PlanInput, plan, plan_with};
 pub mod units;

@@ -10,7 +10,7 @@ const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0
 
 fn minimal() -> String {
     format!(
-        "version: 1\nname: \"SfB 2015 CU 2024-07\"\nupdate:\n  target_version: \"6.0.9319.690\"\n  remote_dir: 'C:\\ProgramData\\poolpatch\\updates'\n  installers:\n    sfb2015: {{ file: ./updates/SkypeServerUpdateInstaller.exe, sha256: {DIGEST} }}\n"
+        "version: 1\nname: \"SfB 2015 CU 2024-07\"\nupdate:\n  remote_dir: 'C:\\ProgramData\\poolpatch\\updates'\n  installers:\n    sfb2015: {{ file: ./updates/SkypeServerUpdateInstaller.exe, sha256: {DIGEST}, version: \"6.0.9319.690\" }}\n"
     )
 }
 
@@ -52,7 +52,6 @@ fn minimal_file_gets_documented_defaults() {
     let c = change_from_str("dir/change.yaml", &minimal()).unwrap();
     assert_eq!(c.version, 1);
     assert_eq!(c.name, "SfB 2015 CU 2024-07");
-    assert_eq!(c.update.target_version, "6.0.9319.690");
     assert_eq!(
         c.update.remote_dir.path,
         "C:\\ProgramData\\poolpatch\\updates"
@@ -64,6 +63,7 @@ fn minimal_file_gets_documented_defaults() {
         std::path::Path::new("dir/./updates/SkypeServerUpdateInstaller.exe")
     );
     assert_eq!(i.sha256, DIGEST);
+    assert_eq!(i.version, "6.0.9319.690");
     assert!(c.scope.is_everything());
     assert_eq!(c.outage.threshold, Duration::from_secs(30 * 60));
     assert_eq!(c.outage.budget, Duration::from_secs(25 * 60));
@@ -114,16 +114,17 @@ fn full_file_is_read() {
 
 #[test]
 fn every_problem_of_a_file_is_reported_in_one_pass() {
-    let text = "version: 2\nname: \"\"\nupdate:\n  target_version: 6.0\n  remote_dir: 'C:\\Temp;calc'\n  min_free_space: 4096\n  installers:\n    sfb2016: { file: ./x.exe, sha256: abc }\nscope: { sites: [], pools: [] }\noutage: { threshold: 45m, budget: soon, on_budget_exhausted: restor }\non_failur: halt-all\nconcurrency: { pools: 0 }\nfinal_step: restart\nestimates:\n  defaults: { install-updates: 12m }\ntimeouts: { connect: 0s }\n";
+    let text = "version: 2\nname: \"\"\nupdate:\n  remote_dir: 'C:\\Temp;calc'\n  min_free_space: 4096\n  installers:\n    sfb2016: { file: ./x.exe, sha256: abc, version: 6.0 }\n  target_version: \"6.0.1.1\"\nscope: { sites: [], pools: [] }\noutage: { threshold: 45m, budget: soon, on_budget_exhausted: restor }\non_failur: halt-all\nconcurrency: { pools: 0 }\nfinal_step: restart\nestimates:\n  defaults: { install-updates: 12m }\ntimeouts: { connect: 0s }\n";
     let p = problems(text);
     let expected = [
         "1:10 version: this poolpatch reads change files of version 1, not 2 | write `version: 1`",
         "2:7 name: the change's name is empty |",
-        "4:19 update.target_version: expected text, found a number | put the value in quotes",
-        "5:15 update.remote_dir: `;` is not allowed in a staging path",
-        "6:19 update.min_free_space: `4096` has no unit | write a number and a unit, such as `500MiB` or `4GiB`",
-        "8:5 update.installers.sfb2016: `sfb2016` is not a product | did you mean `sfb2015`?",
-        "8:39 update.installers.sfb2016.sha256: a SHA-256 digest has 64 hexadecimal digits, this has 3 | copy the digest from `Get-FileHash",
+        "4:15 update.remote_dir: `;` is not allowed in a staging path",
+        "5:19 update.min_free_space: `4096` has no unit | write a number and a unit, such as `500MiB` or `4GiB`",
+        "7:5 update.installers.sfb2016: `sfb2016` is not a product | did you mean `sfb2015`?",
+        "7:39 update.installers.sfb2016.sha256: a SHA-256 digest has 64 hexadecimal digits, this has 3 | copy the digest from `Get-FileHash",
+        "7:53 update.installers.sfb2016.version: expected text, found a number | put the value in quotes",
+        "8:19 update.target_version: the target version is given per installer",
         "9:8 scope: the scope names no site, pool or server | list `sites:`, `pools:` or `servers:`, or remove `scope:`",
         "10:22 outage.threshold: 45m is above the 30m after which users drop into resiliency mode |",
         "10:35 outage.budget: `soon` is not a duration",
@@ -145,34 +146,31 @@ fn budget_must_stay_below_threshold() {
     let text = format!("{}outage:\n  threshold: 20m\n", minimal());
     assert_one(
         &text,
-        "9:3 outage.budget: the budget (25m) is not below the threshold (20m)",
+        "8:3 outage.budget: the budget (25m) is not below the threshold (20m)",
         "set `budget:` below the threshold, e.g. 15m",
     );
     let text = format!("{}outage: {{ budget: 30m }}\n", minimal());
     assert_one(
         &text,
-        "8:19 outage.budget: the budget (30m) is not below the threshold (30m)",
+        "7:19 outage.budget: the budget (30m) is not below the threshold (30m)",
         "resiliency mode",
     );
 }
 
 #[test]
 fn missing_required_fields_say_what_to_write() {
-    let p = problems("name: x\nupdate: { remote_dir: /srv/updates }\n");
-    assert_eq!(p.len(), 3, "{p:#?}");
-    assert!(
-        p[0].starts_with(
-            "1:1 version: missing field `version` | add `version:` with the format version, `1`"
-        ),
-        "{}",
-        p[0]
+    let p = problems(
+        "name: x\nupdate: { remote_dir: /srv/updates, installers: { sfb2015: { file: a.exe } } }\n",
     );
-    assert!(
-        p[1].starts_with("2:9 update.installers: missing field `installers`"),
-        "{}",
-        p[1]
-    );
-    assert!(p[2].starts_with("2:9 update.target_version: missing field `target_version` | add `target_version:` with the version"), "{}", p[2]);
+    let expected = [
+        "1:1 version: missing field `version` | add `version:` with the format version, `1`",
+        "2:60 update.installers.sfb2015.sha256: missing field `sha256` | add `sha256:` with the installer's SHA-256",
+        "2:60 update.installers.sfb2015.version: missing field `version` | add `version:` with the version servers report once updated",
+    ];
+    assert_eq!(p.len(), expected.len(), "{p:#?}");
+    for (got, want) in p.iter().zip(expected) {
+        assert!(got.starts_with(want), "got:  {got}\nwant: {want}");
+    }
 }
 
 #[test]
@@ -183,16 +181,16 @@ fn durations_without_unit_or_unparsable_get_examples() {
     );
     let p = problems(&text);
     assert_eq!(p.len(), 3, "{p:#?}");
-    assert!(p[0].starts_with("9:31 estimates.defaults.install-update: `12` has no unit | write a number and a unit, such as `90s`, `25m` or `1h 30m`"), "{}", p[0]);
+    assert!(p[0].starts_with("8:31 estimates.defaults.install-update: `12` has no unit | write a number and a unit, such as `90s`, `25m` or `1h 30m`"), "{}", p[0]);
     assert!(
         p[1].starts_with(
-            "9:50 estimates.defaults.stop-services: `twelve minutes` is not a duration"
+            "8:50 estimates.defaults.stop-services: `twelve minutes` is not a duration"
         ),
         "{}",
         p[1]
     );
     assert!(
-        p[2].starts_with("9:74 estimates.defaults.reboot: expected a duration, found a list"),
+        p[2].starts_with("8:74 estimates.defaults.reboot: expected a duration, found a list"),
         "{}",
         p[2]
     );
@@ -206,10 +204,10 @@ fn duplicate_and_bad_names_in_estimates() {
     );
     let p = problems(&text);
     assert_eq!(p.len(), 2, "{p:#?}");
-    assert!(p[0].starts_with("11:5 estimates.pools[\"POOL01.ams.contoso.com\"]: `pool01.ams.contoso.com` is listed twice | merge"), "{}", p[0]);
+    assert!(p[0].starts_with("10:5 estimates.pools[\"POOL01.ams.contoso.com\"]: `pool01.ams.contoso.com` is listed twice | merge"), "{}", p[0]);
     assert!(
         p[1].starts_with(
-            "13:5 estimates.servers[\"be01;calc.contoso.com\"]: `;` is not allowed in an FQDN"
+            "12:5 estimates.servers[\"be01;calc.contoso.com\"]: `;` is not allowed in an FQDN"
         ),
         "{}",
         p[1]
@@ -233,22 +231,16 @@ fn yaml_syntax_errors_and_unreadable_files_are_diagnostics() {
 
 #[test]
 fn installer_entries_are_checked() {
-    let text = "version: 1\nname: x\nupdate:\n  target_version: \"6.0.9319.690\"\n  remote_dir: /srv/updates\n  installers:\n    lync2013: { sha256: 12 }\n    sfb2019: ./SkypeServerUpdateInstaller.exe\n";
+    let text = "version: 1\nname: x\nupdate:\n  target_version: \"6.0.9319.690\"\n  remote_dir: /srv/updates\n  installers:\n    lync2013: { sha256: 12, version: \"5.0.8308.1182\" }\n    sfb2019: ./SkypeServerUpdateInstaller.exe\n";
+    let expected = [
+        "4:19 update.target_version: the target version is given per installer, not for the whole update | write `version: \"6.0.9319.690\"` in each entry of `update.installers`",
+        "7:15 update.installers.lync2013.file: missing field `file`",
+        "7:25 update.installers.lync2013.sha256: expected text, found a number",
+        "8:14 update.installers.sfb2019: expected a mapping",
+    ];
     let p = problems(text);
-    assert_eq!(p.len(), 3, "{p:#?}");
-    assert!(
-        p[0].starts_with("7:15 update.installers.lync2013.file: missing field `file`"),
-        "{}",
-        p[0]
-    );
-    assert!(
-        p[1].starts_with("7:25 update.installers.lync2013.sha256: expected text, found a number"),
-        "{}",
-        p[1]
-    );
-    assert!(
-        p[2].starts_with("8:14 update.installers.sfb2019: expected a mapping"),
-        "{}",
-        p[2]
-    );
+    assert_eq!(p.len(), expected.len(), "{p:#?}");
+    for (got, want) in p.iter().zip(expected) {
+        assert!(got.starts_with(want), "got:  {got}\nwant: {want}");
+    }
 }

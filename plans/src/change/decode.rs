@@ -63,11 +63,7 @@ pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change
         .and_then(|n| ctx.text(n, "name"))
         .and_then(|t| change_name(&mut ctx, t));
     let update = f
-        .required(
-            &mut ctx,
-            "update",
-            "`target_version`, `remote_dir` and `installers`",
-        )
+        .required(&mut ctx, "update", "`remote_dir` and `installers`")
         .and_then(|n| update(&mut ctx, n, &base_dir));
     let scope = match f.optional("scope") {
         Some(n) => scope(&mut ctx, n),
@@ -199,16 +195,6 @@ fn change_name(ctx: &mut Ctx, t: At<String>) -> Option<String> {
 
 fn update(ctx: &mut Ctx, node: &Node, base_dir: &Path) -> Option<Update> {
     let mut f = ctx.fields(node, "update")?;
-    let target_version = f
-        .required(ctx, "target_version", "the version servers report after the update, in quotes: \"6.0.9319.690\"")
-        .and_then(|n| ctx.text(n, "update.target_version"))
-        .and_then(|t| match parse_version(&t.value) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                ctx.error_help(t.pos, &t.field, e, "write the version as Get-CsServerVersion shows it, in quotes: \"6.0.9319.690\"");
-                None
-            }
-        });
     let remote_dir = f
         .required(ctx, "remote_dir", "the staging directory on each server, e.g. 'C:\\ProgramData\\poolpatch\\updates'")
         .and_then(|n| ctx.text(n, "update.remote_dir"))
@@ -219,13 +205,23 @@ fn update(ctx: &mut Ctx, node: &Node, base_dir: &Path) -> Option<Update> {
                 None
             }
         });
+    // One target version cannot fit Lync 2013 and Skype for Business at once: say where it
+    // belongs rather than only "unknown field".
+    if let Some(n) = f.optional("target_version") {
+        ctx.error_help(
+            n.pos,
+            "update.target_version",
+            "the target version is given per installer, not for the whole update",
+            "write `version: \"6.0.9319.690\"` in each entry of `update.installers` (each product has its own version line)",
+        );
+    }
     let min_free_bytes = match f.optional("min_free_space") {
         Some(n) => size(ctx, n, "update.min_free_space"),
         None => Some(DEFAULT_MIN_FREE_BYTES),
     };
     let installers_pos = f.pos();
     let installers = f
-        .required(ctx, "installers", "one entry per product in scope, e.g. `sfb2015: { file: ./SkypeServerUpdateInstaller.exe, sha256: <64 hex digits> }`")
+        .required(ctx, "installers", "one entry per product in scope, e.g. `sfb2015: { file: ./SkypeServerUpdateInstaller.exe, sha256: <64 hex digits>, version: \"6.0.9319.690\" }`")
         .and_then(|n| installers(ctx, n, base_dir).map(|i| (n.pos, i)));
     f.finish(ctx);
     let (installers_pos, installers) = match installers {
@@ -233,7 +229,6 @@ fn update(ctx: &mut Ctx, node: &Node, base_dir: &Path) -> Option<Update> {
         None => (installers_pos, None),
     };
     Some(Update {
-        target_version: target_version?,
         remote_dir: remote_dir?,
         min_free_bytes: min_free_bytes?,
         installers: installers?,
@@ -295,9 +290,19 @@ fn installers(ctx: &mut Ctx, node: &Node, base_dir: &Path) -> Option<BTreeMap<Pr
                     None
                 }
             });
+        let version = f
+            .required(ctx, "version", "the version servers report once updated, in quotes: \"6.0.9319.690\"")
+            .and_then(|n| ctx.text(n, &format!("{path}.version")))
+            .and_then(|t| match parse_version(&t.value) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    ctx.error_help(t.pos, &t.field, e, "write the version as Get-CsServerVersion shows it after the update, in quotes: \"6.0.9319.690\"");
+                    None
+                }
+            });
         f.finish(ctx);
-        match (product, file, sha256) {
-            (Some(product), Some(file), Some(sha256)) => {
+        match (product, file, sha256, version) {
+            (Some(product), Some(file), Some(sha256), Some(version)) => {
                 let resolved = if Path::new(&file).is_absolute() {
                     PathBuf::from(&file)
                 } else {
@@ -313,6 +318,7 @@ fn installers(ctx: &mut Ctx, node: &Node, base_dir: &Path) -> Option<BTreeMap<Pr
                         file: resolved,
                         file_as_written: file,
                         sha256,
+                        version,
                         pos: key.pos,
                     },
                 );

@@ -15,10 +15,12 @@
 //! version: 1
 //! name: "SfB 2015 CU 2024-07"
 //! update:
-//!   target_version: "6.0.9319.690"
 //!   remote_dir: 'C:\ProgramData\poolpatch\updates'
 //!   installers:
-//!     sfb2015: { file: ./SkypeServerUpdateInstaller.exe, sha256: "0000000000000000000000000000000000000000000000000000000000000000" }
+//!     sfb2015:
+//!       file: ./SkypeServerUpdateInstaller.exe
+//!       sha256: "0000000000000000000000000000000000000000000000000000000000000000"
+//!       version: "6.0.9319.690"
 //! outage: { budget: 20m }
 //! "#;
 //! let change = poolpatch_plans::change::change_from_str("change.yaml", text).unwrap();
@@ -92,11 +94,9 @@ pub struct Change {
     pub timeouts: Timeouts,
 }
 
-/// The update: version, staging directory, installers.
+/// The update: staging directory, installers and the versions they bring.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Update {
-    /// The version servers report after the update (`6.0.9319.690`).
-    pub target_version: String,
     /// Where the installer is staged on each server.
     pub remote_dir: RemoteDir,
     /// Free space required on the staging drive, in bytes.
@@ -116,6 +116,9 @@ pub struct Installer {
     pub file_as_written: String,
     /// Expected SHA-256, lower-case hex.
     pub sha256: String,
+    /// The version servers of this product report once updated (`6.0.9319.690`): each
+    /// product has its own version line, so there is one per installer.
+    pub version: String,
     /// Where the installer is written.
     pub pos: Pos,
 }
