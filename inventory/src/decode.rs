@@ -176,6 +176,25 @@ impl Ctx {
         None
     }
 
+    /// Reads `node` as text and checks it with `check`, which returns the cleaned value or
+    /// what is wrong; `help` says what would be right.
+    pub fn checked(
+        &mut self,
+        node: &Node,
+        path: &str,
+        check: fn(&str) -> Result<String, String>,
+        help: &str,
+    ) -> Option<At<String>> {
+        let t = self.text(node, path)?;
+        match check(&t.value) {
+            Ok(value) => Some(At { value, ..t }),
+            Err(why) => {
+                self.error_help(t.pos, path, why, help);
+                None
+            }
+        }
+    }
+
     /// Reads `node` as an FQDN ([`Fqdn::parse`]); `what` names the thing for the help text
     /// ("the pool", "the Back End server").
     pub fn fqdn(&mut self, node: &Node, path: &str, what: &str) -> Option<At<Fqdn>> {

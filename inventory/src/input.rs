@@ -221,8 +221,7 @@ fn decode_site(ctx: &mut Ctx, node: &Node, path: &str) -> Option<SiteInput> {
     let name = f
         .required(ctx, "name", "the site's name (letters, digits, `-`, `_`)")
         .and_then(|n| {
-            ssh::checked(
-                ctx,
+            ctx.checked(
                 n,
                 &f.path_of("name"),
                 values::site_name,
@@ -362,8 +361,7 @@ fn decode_front_end(ctx: &mut Ctx, node: &Node, path: &str) -> Option<FrontEndIn
         .required(ctx, "fqdn", "the Front End server's FQDN")
         .and_then(|n| ctx.fqdn(n, &f.path_of("fqdn"), "the Front End server"));
     let upgrade_domain = f.optional("upgrade_domain").and_then(|n| {
-        ssh::checked(
-            ctx,
+        ctx.checked(
             n,
             &f.path_of("upgrade_domain"),
             values::upgrade_domain,

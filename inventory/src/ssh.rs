@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use crate::decode::{At, Ctx};
+use crate::decode::Ctx;
 use crate::diag::Pos;
 use crate::load::LoadOptions;
 use crate::model::{Fqdn, RemoteShell, SshAuth, SshEndpoint};
@@ -113,7 +113,8 @@ pub(crate) fn decode(
         let path = f.path_of("address");
         out.address = match level {
             Level::Server => Slot::from_option(
-                checked(ctx, n, &path, values::address, ADDRESS_HELP).map(|a| a.value),
+                ctx.checked(n, &path, values::address, ADDRESS_HELP)
+                    .map(|a| a.value),
             ),
             Level::Defaults => {
                 ctx.error_help(
@@ -133,7 +134,8 @@ pub(crate) fn decode(
     }
     if let Some(n) = f.optional("user") {
         out.user = Slot::from_option(
-            checked(ctx, n, &f.path_of("user"), values::user, USER_HELP).map(|u| u.value),
+            ctx.checked(n, &f.path_of("user"), values::user, USER_HELP)
+                .map(|u| u.value),
         );
     }
     let identity = f.optional("identity_file").map(|n| {
@@ -172,24 +174,6 @@ pub(crate) fn decode(
 const ADDRESS_HELP: &str = "write an IPv4 address (127.0.0.21), an IPv6 address (::1) or a host name (be01.ams.contoso.com)";
 const USER_HELP: &str =
     "write the account as `svc-poolpatch`, `CONTOSO\\svc-poolpatch` or `svc-poolpatch@contoso.com`";
-
-/// Reads text and checks it with `check`, reporting `check`'s message and `help`.
-pub(crate) fn checked(
-    ctx: &mut Ctx,
-    node: &Node,
-    field: &str,
-    check: fn(&str) -> Result<String, String>,
-    help: &str,
-) -> Option<At<String>> {
-    let t = ctx.text(node, field)?;
-    match check(&t.value) {
-        Ok(value) => Some(At { value, ..t }),
-        Err(why) => {
-            ctx.error_help(t.pos, field, why, help);
-            None
-        }
-    }
-}
 
 fn local_path(ctx: &mut Ctx, node: &Node, field: &str, opts: &LoadOptions) -> Option<PathBuf> {
     let t = ctx.text(node, field)?;

@@ -8,6 +8,7 @@ mod graph;
 mod helpers;
 mod hostile;
 mod many;
+mod rules_back_ends;
 mod rules_refs;
 mod rules_ssh;
 mod rules_values;
