@@ -156,7 +156,7 @@ mod tests {
         );
         assert_eq!(
             t,
-            "  A    BB  C\n  xxx   1  caf\\u{e9}\\u{1b}[31m\n  y     22  z\n"
+            "  A    BB  C\n  xxx   1  caf\\u{e9}\\u{1b}[31m\n  y    22  z\n"
         );
         assert!(t.is_ascii());
     }
