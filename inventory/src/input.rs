@@ -149,9 +149,19 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node, opts: &LoadOptions) -> Option<I
         None => Vec::new(),
     };
     let pools = match f.required(ctx, "pools", "a list of pools") {
-        Some(n) => list(ctx, n, "pools", |ctx, n, path| {
-            decode_pool(ctx, n, path, opts)
-        }),
+        Some(n) => {
+            if matches!(&n.value, Value::Seq(items) if items.is_empty()) {
+                ctx.error_help(
+                    n.pos,
+                    "pools",
+                    "the inventory has no pools",
+                    "list the pools to patch under `pools:`",
+                );
+            }
+            list(ctx, n, "pools", |ctx, n, path| {
+                decode_pool(ctx, n, path, opts)
+            })
+        }
         None => Vec::new(),
     };
     f.finish(ctx);

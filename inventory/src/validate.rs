@@ -198,14 +198,6 @@ pub(crate) fn validate(
     input: &InventoryInput,
     opts: &LoadOptions,
 ) -> Option<Inventory> {
-    if input.pools.is_empty() && ctx.diags.is_empty() {
-        ctx.error_help(
-            Pos::START,
-            "pools",
-            "the inventory has no pools",
-            "list the pools to patch under `pools:`",
-        );
-    }
     let index = Index::new(ctx, input);
     for pool in &input.pools {
         refs::site(ctx, &index, pool);

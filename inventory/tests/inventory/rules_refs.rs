@@ -450,7 +450,7 @@ fn an_inventory_has_pools() {
           - { name: amsterdam, time_zone: Europe/Amsterdam }
         pools: []
         ",
-        (1, 1),
+        (4, 8),
         "pools",
         "the inventory has no pools",
         "list the pools to patch under `pools:`",
