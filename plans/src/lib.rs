@@ -5,7 +5,8 @@
 //!
 //! - [`change`]: the change file (which update, scope, outage budget, policies), validated
 //!   with every problem reported at once;
-//! - [`plan`]: the plan value (timeline, steps, verdicts, impact), built by [`plan()`], and
+//! - [`plan`](mod@plan): the plan value (timeline, steps, verdicts, impact), built by
+//!   [`plan()`](fn@plan), and
 //!   its JSON form;
 //! - [`procedure`]: the documented update procedure per server, as data, with the exact
 //!   script of every step and the `Install-CsDatabase` variant chosen by role;

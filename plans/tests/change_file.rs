@@ -244,3 +244,107 @@ fn installer_entries_are_checked() {
         assert!(got.starts_with(want), "got:  {got}\nwant: {want}");
     }
 }
+
+fn example_estate() -> poolpatch_inventory::Inventory {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../inventory/examples/estate.yaml");
+    let opts = poolpatch_inventory::LoadOptions {
+        home: Some("/home/operator".into()),
+        base_dir: None,
+    };
+    poolpatch_inventory::load_with(&path, &opts).unwrap_or_else(|d| panic!("{d}"))
+}
+
+/// Stage 2 problems of `text` against the example estate, as in [`problems`].
+fn problems_against_estate(text: &str) -> Vec<String> {
+    let change = change_from_str("dir/change.yaml", text).unwrap_or_else(|d| panic!("{d}"));
+    let err = change
+        .check_against(&example_estate())
+        .expect_err("the file has problems");
+    err.items
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{} {}: {} | {}",
+                d.pos.line,
+                d.pos.column,
+                d.field,
+                d.message,
+                d.help.as_deref().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn names_must_exist_in_the_inventory() {
+    let text = format!(
+        "{}scope:\n  sites: [amsterdm]\n  pools: [pool01.ams.contoso.com, be01.ams.contoso.com, pool9.example.com]\n  servers: [fe01.ams.contoso.com, be01.tyo.contoso.co]\nestimates:\n  pools: {{ pool01.nyc.contoso.co: {{ reboot: 5m }} }}\n  servers: {{ pool02.ams.contoso.com: {{ reboot: 5m }} }}\n",
+        minimal()
+    );
+    let p = problems_against_estate(&text);
+    let expected = [
+        "8:11 scope.sites[0]: there is no site `amsterdm` in the inventory | did you mean `amsterdam`?",
+        "9:35 scope.pools[1]: there is no pool `be01.ams.contoso.com` in the inventory | `be01.ams.contoso.com` is a Back End or Standard Edition server: list it under `servers`",
+        "9:57 scope.pools[2]: there is no pool `pool9.example.com` in the inventory | no pool of the inventory is named like this; check the spelling",
+        "10:13 scope.servers[0]: there is no Back End or Standard Edition server `fe01.ams.contoso.com` in the inventory | `fe01.ams.contoso.com` is a Front End server: poolpatch patches back ends and Standard Edition servers, so name its pool",
+        "10:35 scope.servers[1]: there is no Back End or Standard Edition server `be01.tyo.contoso.co` in the inventory | did you mean `be01.tyo.contoso.com`?",
+        "12:12 estimates.pools[\"pool01.nyc.contoso.co\"]: there is no pool `pool01.nyc.contoso.co` in the inventory | did you mean `pool01.nyc.contoso.com`?",
+        "13:14 estimates.servers[\"pool02.ams.contoso.com\"]: there is no Back End or Standard Edition server `pool02.ams.contoso.com` in the inventory | `pool02.ams.contoso.com` is a pool: list it under `pools` (estimates.pools)",
+    ];
+    for (got, want) in p.iter().zip(expected) {
+        assert_eq!(got, want);
+    }
+    assert_eq!(p.len(), expected.len(), "{p:#?}");
+}
+
+#[test]
+fn every_product_in_scope_needs_an_installer() {
+    // The minimal file has an installer for sfb2015 only; the estate also runs sfb2019 and
+    // lync2013.
+    let p = problems_against_estate(&minimal());
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(p[0].starts_with("6:5 update.installers: no installer for lync2013 (Lync Server 2013), which pools in scope run: pool01.tyo.contoso.com, se01.tyo.contoso.com, se02.tyo.contoso.com | add `lync2013: { file: ./updates/LyncServerUpdateInstaller.exe"), "{}", p[0]);
+    assert!(p[1].starts_with("6:5 update.installers: no installer for sfb2019 (Skype for Business Server 2019), which pools in scope run: pool02.ams.contoso.com, se01.ams.contoso.com | add `sfb2019:"), "{}", p[1]);
+    // A scope without those products needs no installer for them.
+    let text = format!("{}scope: {{ sites: [newyork] }}\n", minimal());
+    let change = change_from_str("c.yaml", &text).unwrap();
+    change
+        .check_against(&example_estate())
+        .unwrap_or_else(|d| panic!("{d}"));
+}
+
+#[test]
+fn installer_files_are_checked_against_their_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.exe"), b"test").unwrap();
+    let text = format!(
+        "version: 1\nname: x\nupdate:\n  remote_dir: /srv/u\n  installers:\n    sfb2015: {{ file: a.exe, sha256: {DIGEST}, version: \"6.0.1.1\" }}\n    sfb2019: {{ file: missing.exe, sha256: {DIGEST}, version: \"7.0.1.1\" }}\n    lync2013: {{ file: a.exe, sha256: \"{}\", version: \"5.0.1.1\" }}\n",
+        "00".repeat(32)
+    );
+    let path = dir.path().join("change.yaml");
+    std::fs::write(&path, text).unwrap();
+    let change = poolpatch_plans::load_change(&path).unwrap_or_else(|d| panic!("{d}"));
+    let err = change.verify_installers().unwrap_err();
+    let got: Vec<String> = err
+        .items
+        .iter()
+        .map(|d| format!("{}:{} {}: {}", d.pos.line, d.pos.column, d.field, d.message))
+        .collect();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    // sha256("test") is DIGEST: the sfb2015 entry is right.
+    assert!(
+        got[0].starts_with("7:5 update.installers.sfb2019.file: cannot read"),
+        "{}",
+        got[0]
+    );
+    assert!(
+        got[1].starts_with("8:5 update.installers.lync2013.sha256: ")
+            && got[1].contains(&format!(
+                "has SHA-256 {DIGEST}, not the {}",
+                "00".repeat(32)
+            )),
+        "{}",
+        got[1]
+    );
+}

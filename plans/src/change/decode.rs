@@ -7,19 +7,17 @@ use std::time::Duration;
 
 use poolpatch_inventory::decode::{At, Ctx};
 use poolpatch_inventory::diag::did_you_mean;
-use poolpatch_inventory::yaml::{self, Node, Value};
+use poolpatch_inventory::yaml::{self, Node};
 use poolpatch_inventory::{Diagnostics, Fqdn, Product};
 
+use super::values::{fqdns, map_entries, positive_duration, size, step_durations, texts};
 use super::{
     CHANGE_FORMAT_VERSION, Change, Concurrency, DEFAULT_BUDGET, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MIN_FREE_BYTES, DEFAULT_THRESHOLD, EstimateOverrides, Installer, MAX_CONCURRENT_POOLS,
     MAX_THRESHOLD, OnBudgetExhausted, OnFailure, OutagePolicy, Overrides, Scope, Timeouts, Update,
 };
-use crate::procedure::{FinalStep, StepKind};
-use crate::units::{
-    DURATION_EXAMPLES, RemoteDir, format_duration, parse_duration, parse_sha256, parse_size,
-    parse_version,
-};
+use crate::procedure::FinalStep;
+use crate::units::{RemoteDir, format_duration, parse_sha256, parse_version};
 
 /// Longest change title accepted.
 const MAX_NAME_CHARS: usize = 200;
@@ -357,43 +355,6 @@ fn scope(ctx: &mut Ctx, node: &Node) -> Option<Scope> {
     Some(scope)
 }
 
-fn texts(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Vec<At<String>>> {
-    let items = ctx.list(node, path)?;
-    let mut ok = true;
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        match ctx.text(item, &format!("{path}[{i}]")) {
-            Some(t) => out.push(t),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
-}
-
-fn fqdns(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Vec<At<Fqdn>>> {
-    let mut ok = true;
-    let mut out = Vec::new();
-    for t in texts(ctx, node, path)? {
-        match Fqdn::parse(&t.value) {
-            Ok(value) => out.push(At {
-                value,
-                pos: t.pos,
-                field: t.field,
-            }),
-            Err(e) => {
-                ctx.error_help(
-                    t.pos,
-                    &t.field,
-                    e,
-                    "write the fully qualified name as in the inventory",
-                );
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(out)
-}
-
 fn outage(ctx: &mut Ctx, node: &Node) -> Option<OutagePolicy> {
     let mut f = ctx.fields(node, "outage")?;
     let outage_pos = f.pos();
@@ -550,137 +511,4 @@ fn timeouts(ctx: &mut Ctx, node: &Node) -> Option<Timeouts> {
         connect: connect?,
         steps: steps?,
     })
-}
-
-/// A mapping from step kind names to durations.
-fn step_durations(
-    ctx: &mut Ctx,
-    node: &Node,
-    path: &str,
-    positive: bool,
-) -> Option<BTreeMap<StepKind, Duration>> {
-    let entries = map_entries(ctx, node, path)?;
-    let mut out = BTreeMap::new();
-    let mut ok = true;
-    let names: Vec<&str> = StepKind::ALL.iter().map(|k| k.name()).collect();
-    for (key, value) in entries {
-        let field = format!("{path}.{}", key.name);
-        let kind = StepKind::from_name(&key.name);
-        if kind.is_none() {
-            let mut help = format!("step kinds: {}", names.join(", "));
-            if let Some(s) = did_you_mean(&key.name, names.iter().copied()) {
-                help = format!("did you mean `{s}`? ({help})");
-            }
-            ctx.error_help(
-                key.pos,
-                &field,
-                format!("`{}` is not a step kind", key.name),
-                help,
-            );
-        }
-        let d = if positive {
-            positive_duration(ctx, value, &field)
-        } else {
-            duration(ctx, value, &field)
-        };
-        match (kind, d) {
-            (Some(kind), Some(d)) => {
-                if out.insert(kind, d).is_some() {
-                    ctx.error(key.pos, &field, format!("`{}` is listed twice", key.name));
-                    ok = false;
-                }
-            }
-            _ => ok = false,
-        }
-    }
-    ok.then_some(out)
-}
-
-/// The entries of a mapping whose keys are data (products, FQDNs, step kinds).
-fn map_entries<'n>(
-    ctx: &mut Ctx,
-    node: &'n Node,
-    path: &str,
-) -> Option<&'n [(poolpatch_inventory::yaml::Key, Node)]> {
-    match &node.value {
-        Value::Map(entries) => Some(entries),
-        Value::Null => Some(&[]),
-        other => {
-            ctx.error_help(
-                node.pos,
-                path,
-                format!(
-                    "expected a mapping (`key: value` lines), found {}",
-                    other.kind()
-                ),
-                "write one `name: value` per line, or `{ a: 1, b: 2 }`",
-            );
-            None
-        }
-    }
-}
-
-fn duration(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Duration> {
-    let (text, pos) = match &node.value {
-        Value::Str(s) => (s.clone(), node.pos),
-        Value::Int(i) => (i.to_string(), node.pos),
-        other => {
-            ctx.error_help(
-                node.pos,
-                path,
-                format!("expected a duration, found {}", other.kind()),
-                DURATION_EXAMPLES,
-            );
-            return None;
-        }
-    };
-    match parse_duration(&text) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            ctx.error_help(pos, path, e, DURATION_EXAMPLES);
-            None
-        }
-    }
-}
-
-fn positive_duration(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Duration> {
-    let d = duration(ctx, node, path)?;
-    if d.is_zero() {
-        ctx.error_help(
-            node.pos,
-            path,
-            "a duration of zero is not allowed here",
-            DURATION_EXAMPLES,
-        );
-        return None;
-    }
-    Some(d)
-}
-
-fn size(ctx: &mut Ctx, node: &Node, path: &str) -> Option<u64> {
-    let text = match &node.value {
-        Value::Str(s) => s.clone(),
-        Value::Int(i) => i.to_string(),
-        other => {
-            ctx.error_help(
-                node.pos,
-                path,
-                format!("expected a size, found {}", other.kind()),
-                "write a number and a unit, such as `500MiB` or `4GiB`",
-            );
-            return None;
-        }
-    };
-    match parse_size(&text) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            ctx.error_help(
-                node.pos,
-                path,
-                e,
-                "write a number and a unit, such as `500MiB` or `4GiB`",
-            );
-            None
-        }
-    }
 }

@@ -30,6 +30,7 @@
 
 mod check;
 mod decode;
+mod values;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
