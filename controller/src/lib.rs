@@ -14,5 +14,6 @@ pub mod exec;
 pub mod journal;
 pub mod lock;
 pub mod progress;
+pub mod rehearsal;
 pub mod remote;
 pub mod sim;

@@ -39,6 +39,22 @@ pub fn check(a: &CheckArgs) -> Exit {
         Err(e) => return e,
     };
     let servers = inventory.servers().count();
+    if let Some(change_path) = &a.change {
+        let change = match super::plan::load_change(change_path, &inventory) {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        if let Err(d) = change.verify_installers() {
+            super::print_diagnostics(&d);
+            return Exit::Invalid;
+        }
+        println!(
+            "{}: valid: {}, {} installer(s) match their SHA-256",
+            change_path.display(),
+            change.name,
+            change.update.installers.len()
+        );
+    }
     println!(
         "{}: valid: {} sites, {} pools, {} servers to patch",
         a.inventory.display(),

@@ -1,6 +1,7 @@
 //! The `poolpatch` command line: subcommands, exit codes, and how input problems are shown.
 
 mod check;
+mod plan;
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +59,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Print the dependency graph of an inventory as DOT or Mermaid.
     Graph(check::GraphArgs),
+    /// Print the plan: schedule, every step's command, predicted outages against the budget.
+    Plan(plan::PlanArgs),
 }
 
 /// Output formats of the dependency graph.
@@ -91,6 +94,7 @@ pub fn main(cli: Cli) -> Exit {
     match cli.command {
         Command::Check(a) => check::check(&a),
         Command::Graph(a) => check::graph(&a),
+        Command::Plan(a) => plan::plan(&a),
     }
 }
 

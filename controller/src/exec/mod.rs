@@ -1,13 +1,20 @@
 //! The executor: carries out a plan, server by server, under the outage watchdog.
 //!
-//! - [`run`]: the run loop across the estate (order, safety rules, preflight ahead, halts);
+//! - [`carry`]: a whole run: run directory, journal, progress, the run loop;
+//! - [`spec`]: turns the plan into jobs (scripts, timeouts, predictions from the plan);
+//! - [`run`]: the run loop across the estate (order, the plan's safety rules, preflight
+//!   ahead, halts);
 //! - [`server`]: one server's procedure, outage clock, watchdog and recovery path;
 //! - [`recorder`]: the run clock and where events go (journal first, then observers).
 
+pub mod carry;
 pub mod recorder;
 pub mod run;
 pub mod server;
+pub mod spec;
 
+pub use carry::{PLAN_FILE, RunContext, RunReport, StartError, carry_out};
 pub use recorder::{Recorder, RunClock};
-pub use run::{Activity, OnFailure, RunSpec, RunSummary, StartGuard, run};
+pub use run::{PlannedJob, RunSpec, RunSummary, run};
 pub use server::{InstallerSource, OutagePolicy, ServerJob, ServerOutcome, ServerRun};
+pub use spec::run_spec;

@@ -1,16 +1,21 @@
 //! The run loop: carries out a plan across the estate.
 //!
-//! Servers start in the plan's order, each as soon as the safety rules allow it (one back
-//! end down per pool, mirror partners and paired pools never down together, `after:`
-//! ordering, the concurrent-pools limit). Preflight of every server runs ahead, while earlier
-//! servers are patched, so it costs no outage time; a server whose preflight failed never
-//! starts. A failed server halts its pool (or the whole run, per the change file); servers
-//! already in flight always finish or are restored.
+//! Servers start in the plan's order, each as soon as the safety rules allow it. The rules
+//! are the plan's own ([`poolpatch_plans::safety`]): the executor asks the same [`Estate`]
+//! the scheduler asked, against what it has observed (one back end down per pool, mirror
+//! partners and paired pools never down together, `after:` ordering, the concurrent-pools
+//! limit, the budget). Preflight of every server runs ahead, while earlier servers are
+//! patched, so it costs no outage time; a server whose preflight failed never starts. A
+//! failed server halts its pool (or the whole run, per the change file); servers already in
+//! flight always finish or are restored.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use poolpatch_inventory::Fqdn;
+use poolpatch_plans::change::OnFailure;
+use poolpatch_plans::safety::{Estate, EstateState, PoolId, PoolStatus, ServerId};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -19,37 +24,26 @@ use super::server::{OutagePolicy, ServerJob, ServerOutcome, ServerRun};
 use crate::journal::Event;
 use crate::remote::{Connector, RemoteHost};
 
-/// What happens to other pools when a server fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnFailure {
-    /// Start no further server in the failed server's pool; other pools go on.
-    HaltPool,
-    /// Start no further server anywhere.
-    HaltAll,
+/// One server to patch, with what the rules need to know about it.
+#[derive(Debug, Clone)]
+pub struct PlannedJob {
+    /// The job.
+    pub job: Arc<ServerJob>,
+    /// Its id in the safety rules' estate.
+    pub id: ServerId,
+    /// Its pool's id.
+    pub pool: PoolId,
+    /// Its predicted outage (the rules refuse a start that does not fit the budget).
+    pub predicted_outage: Duration,
 }
 
-/// Who is down and which pools are busy, as the safety rules see it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Activity {
-    /// Servers whose outage is under way.
-    pub down: BTreeSet<Fqdn>,
-    /// Pools with a server started and servers still to go.
-    pub in_progress: BTreeSet<Fqdn>,
-    /// Pools whose every server in scope is patched.
-    pub done: BTreeSet<Fqdn>,
-}
-
-/// The safety rules, asked before every start. Implemented by the plan's safety module.
-pub trait StartGuard: Send + Sync {
-    /// `Ok` if `server` may start now, else why not.
-    fn may_start(&self, server: &Fqdn, activity: &Activity) -> Result<(), String>;
-}
-
-/// What the run needs: the jobs in plan order and the change's policies.
+/// What the run needs: the jobs in plan order, the rules, and the change's policies.
 #[derive(Clone)]
 pub struct RunSpec {
     /// Servers to patch, in the plan's order.
-    pub jobs: Vec<Arc<ServerJob>>,
+    pub jobs: Vec<PlannedJob>,
+    /// The safety rules over the inventory, with the change's scope and limits.
+    pub estate: Arc<Estate>,
     /// Outage budget, threshold and watchdog policy.
     pub policy: OutagePolicy,
     /// Failure policy.
@@ -61,9 +55,9 @@ pub struct RunSpec {
 /// How a run ended, per server.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunSummary {
-    /// Outcome of every server that started or was skipped, by FQDN.
+    /// Outcome of every server of the plan, by FQDN.
     pub outcomes: BTreeMap<Fqdn, ServerOutcome>,
-    /// Whether the run halted before its scope was done.
+    /// Why the run stopped before its scope was done, if it did.
     pub halted: Option<String>,
 }
 
@@ -113,7 +107,6 @@ enum TaskResult {
 /// finish (or be restored), then return.
 pub async fn run(
     spec: RunSpec,
-    guard: Arc<dyn StartGuard>,
     connector: Arc<dyn Connector>,
     recorder: Recorder,
     mut stop: watch::Receiver<bool>,
@@ -122,21 +115,14 @@ pub async fn run(
     let mut state: Vec<JobState> = (0..n).map(|_| JobState::Preflight).collect();
     let mut hosts: Vec<Option<Arc<dyn RemoteHost>>> = (0..n).map(|_| None).collect();
     let mut summary = RunSummary::default();
-    let mut activity = Activity::default();
-    let mut halted_pools: BTreeMap<Fqdn, String> = BTreeMap::new();
+    let estate = spec.estate.clone();
+    let mut rules = EstateState::new(&estate);
+    let mut halted_pools: BTreeMap<PoolId, String> = BTreeMap::new();
     let mut tasks: JoinSet<TaskResult> = JoinSet::new();
 
-    // Pools' servers still to finish, to know when a pool is done or idle.
-    let mut left_in_pool: BTreeMap<Fqdn, usize> = BTreeMap::new();
-    for j in &spec.jobs {
-        *left_in_pool.entry(j.server.pool.clone()).or_default() += 1;
-    }
-    let mut failed_pools: BTreeSet<Fqdn> = BTreeSet::new();
-    let mut running_in_pool: BTreeMap<Fqdn, usize> = BTreeMap::new();
-
     let preflight_slots = Arc::new(Semaphore::new(spec.preflight_parallel.max(1)));
-    for (i, job) in spec.jobs.iter().enumerate() {
-        let job = job.clone();
+    for (i, planned) in spec.jobs.iter().enumerate() {
+        let job = planned.job.clone();
         let recorder = recorder.clone();
         let connector = connector.clone();
         let slots = preflight_slots.clone();
@@ -161,19 +147,19 @@ pub async fn run(
                 if !matches!(state[i], JobState::Ready) {
                     continue;
                 }
-                let job = &spec.jobs[i];
-                let pool = &job.server.pool;
-                if halted_pools.contains_key(pool) {
+                let planned = &spec.jobs[i];
+                if halted_pools.contains_key(&planned.pool) {
                     continue;
                 }
-                if guard.may_start(&job.server.fqdn, &activity).is_err() {
+                if estate
+                    .may_start(&rules, planned.id, planned.predicted_outage)
+                    .is_err()
+                {
                     continue;
                 }
                 state[i] = JobState::Running;
-                activity.down.insert(job.server.fqdn.clone());
-                activity.in_progress.insert(pool.clone());
-                *running_in_pool.entry(pool.clone()).or_default() += 1;
-                let job = job.clone();
+                rules.begin(&estate, planned.id);
+                let job = planned.job.clone();
                 let recorder = recorder.clone();
                 let connector = connector.clone();
                 let host = hosts[i].take();
@@ -206,7 +192,7 @@ pub async fn run(
             }
             TaskResult::Preflight(i, Err(reason)) => {
                 state[i] = JobState::Finished;
-                let job = &spec.jobs[i];
+                let job = &spec.jobs[i].job;
                 recorder.record(Event::ServerSkipped {
                     server: job.server.fqdn.to_string(),
                     reason: format!("preflight failed: {reason}"),
@@ -217,37 +203,28 @@ pub async fn run(
                         reason: format!("preflight failed: {reason}"),
                     },
                 );
-                // A pool with a server that cannot be patched is never complete.
-                failed_pools.insert(job.server.pool.clone());
-                if let Some(left) = left_in_pool.get_mut(&job.server.pool) {
-                    *left = left.saturating_sub(1);
-                }
             }
             TaskResult::Outage(i, outcome) => {
                 state[i] = JobState::Finished;
-                let job = &spec.jobs[i];
-                let pool = job.server.pool.clone();
-                if let Some(r) = running_in_pool.get_mut(&pool) {
-                    *r = r.saturating_sub(1);
-                }
-                if let Some(left) = left_in_pool.get_mut(&pool) {
-                    *left = left.saturating_sub(1);
-                }
+                let planned = &spec.jobs[i];
+                let job = &planned.job;
+                // A server left down stays down for the rules: nothing that conflicts with
+                // it may start for the rest of the run.
                 if outcome.services_up() {
-                    activity.down.remove(&job.server.fqdn);
+                    let patched = matches!(outcome, ServerOutcome::Done { .. });
+                    rules.end(&estate, planned.id, patched);
                 }
-                // A server left down stays in `down`: nothing that conflicts with it may
-                // start for the rest of the run.
                 if !matches!(outcome, ServerOutcome::Done { .. }) {
-                    failed_pools.insert(pool.clone());
+                    let pool = job.server.pool.to_string();
                     let reason = format!("{} did not complete", job.server.fqdn);
-                    halted_pools.entry(pool.clone()).or_insert_with(|| {
+                    halted_pools.entry(planned.pool).or_insert_with(|| {
                         recorder.record(Event::PoolHalted {
-                            pool: pool.to_string(),
+                            pool,
                             reason: reason.clone(),
                         });
                         reason.clone()
                     });
+                    rules.halt_pool(planned.pool);
                     if spec.on_failure == OnFailure::HaltAll && stopping.is_none() {
                         stopping = Some(format!("{reason}; the change file says halt-all"));
                     }
@@ -255,27 +232,21 @@ pub async fn run(
                 summary.outcomes.insert(job.server.fqdn.clone(), outcome);
             }
         }
-        refresh_pools(
-            &mut activity,
-            &left_in_pool,
-            &running_in_pool,
-            &halted_pools,
-            &failed_pools,
-        );
+        release_idle_pools(&spec, &state, &mut rules);
     }
-
     // Whatever never started: say why.
-    for (i, job) in spec.jobs.iter().enumerate() {
+    for (i, planned) in spec.jobs.iter().enumerate() {
         if matches!(state[i], JobState::Finished) {
             continue;
         }
+        let job = &planned.job;
         let pool = &job.server.pool;
         let reason = if let Some(r) = &stopping {
             format!("not started: {r}")
-        } else if let Some(r) = halted_pools.get(pool) {
+        } else if let Some(r) = halted_pools.get(&planned.pool) {
             format!("not started: pool {pool} halted ({r})")
         } else {
-            match guard.may_start(&job.server.fqdn, &activity) {
+            match estate.may_start(&rules, planned.id, planned.predicted_outage) {
                 Err(why) => format!("not started: {why}"),
                 Ok(()) => "not started".to_string(),
             }
@@ -294,7 +265,7 @@ pub async fn run(
                 "halted pools: {}",
                 halted_pools
                     .keys()
-                    .map(Fqdn::as_str)
+                    .filter_map(|p| estate.pool(*p).map(|n| n.fqdn.to_string()))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
@@ -303,23 +274,18 @@ pub async fn run(
     summary
 }
 
-/// A pool is in progress while a server of it runs, or while it has started and still has
-/// servers to go and is not halted; it is done when every server of it is patched.
-fn refresh_pools(
-    activity: &mut Activity,
-    left: &BTreeMap<Fqdn, usize>,
-    running: &BTreeMap<Fqdn, usize>,
-    halted: &BTreeMap<Fqdn, String>,
-    failed: &BTreeSet<Fqdn>,
-) {
-    activity.in_progress.retain(|pool| {
-        let running = running.get(pool).copied().unwrap_or(0) > 0;
-        let to_go = left.get(pool).copied().unwrap_or(0) > 0 && !halted.contains_key(pool);
-        running || to_go
-    });
-    for (pool, n) in left {
-        if *n == 0 && !failed.contains(pool) {
-            activity.done.insert(pool.clone());
+/// A pool in progress whose servers are all finished, or will never start (their preflight
+/// failed), is halted for the rules: it holds no slot and blocks no paired pool, and pools
+/// that must come after it never start.
+fn release_idle_pools(spec: &RunSpec, state: &[JobState], rules: &mut EstateState) {
+    let mut busy: BTreeMap<PoolId, bool> = BTreeMap::new();
+    for (planned, st) in spec.jobs.iter().zip(state) {
+        let waiting = !matches!(st, JobState::Finished);
+        *busy.entry(planned.pool).or_default() |= waiting;
+    }
+    for (pool, busy) in busy {
+        if !busy && rules.pool_status(pool) == PoolStatus::InProgress {
+            rules.halt_pool(pool);
         }
     }
 }

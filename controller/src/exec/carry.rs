@@ -1,0 +1,147 @@
+//! Carrying out a plan from start to end: the run directory, the journal's first and last
+//! events, progress, and the run loop. `poolpatch run`, `poolpatch demo` and the end-to-end
+//! tests all go through [`carry_out`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use poolpatch_inventory::Inventory;
+use poolpatch_plans::{Change, Plan};
+use tokio::sync::watch;
+
+use super::recorder::{Recorder, RunClock};
+use super::run::{RunSummary, run};
+use super::spec::run_spec;
+use crate::journal::{self, Event, JournalWriter};
+use crate::progress::{self, ProgressMode};
+use crate::remote::Connector;
+
+/// The plan a run carries out, kept beside its journal.
+pub const PLAN_FILE: &str = "plan.json";
+
+/// Where and how a run happens.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// The run directory (created; must not hold a journal yet).
+    pub run_dir: PathBuf,
+    /// The inventory file, as named by the operator.
+    pub inventory_file: String,
+    /// The change file, as named by the operator.
+    pub change_file: String,
+    /// The time the run starts at (injected: rehearsals may pretend).
+    pub now: Timestamp,
+    /// Who runs it.
+    pub operator: String,
+    /// How progress is shown.
+    pub progress: ProgressMode,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Per-server outcomes.
+    pub summary: RunSummary,
+    /// Threshold breaches journaled.
+    pub breaches: usize,
+    /// The journal file.
+    pub journal: PathBuf,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The run directory already holds a journal, or cannot be written.
+    #[error("cannot use the run directory {dir}: {reason}")]
+    RunDir {
+        /// The directory.
+        dir: String,
+        /// Why.
+        reason: String,
+    },
+    /// The plan does not fit the inventory or change.
+    #[error("the plan cannot be carried out: {0}")]
+    Plan(String),
+}
+
+/// Carries out `plan`: creates the run directory with `plan.json` and the journal, runs
+/// every scheduled server, and journals how the run ended. `stop` turning true stops
+/// starting new servers (servers in flight finish or are restored).
+pub async fn carry_out(
+    plan: &Plan,
+    inventory: &Inventory,
+    change: &Change,
+    connector: Arc<dyn Connector>,
+    ctx: &RunContext,
+    stop: watch::Receiver<bool>,
+) -> Result<RunReport, StartError> {
+    let spec = run_spec(plan, inventory, change).map_err(StartError::Plan)?;
+    let dir_err = |e: std::io::Error| StartError::RunDir {
+        dir: ctx.run_dir.display().to_string(),
+        reason: e.to_string(),
+    };
+    if ctx.run_dir.join(journal::JOURNAL_FILE).exists() {
+        return Err(StartError::RunDir {
+            dir: ctx.run_dir.display().to_string(),
+            reason: "it already holds a journal (a run directory is used once; pick a new one)"
+                .into(),
+        });
+    }
+    std::fs::create_dir_all(&ctx.run_dir).map_err(dir_err)?;
+    std::fs::write(ctx.run_dir.join(PLAN_FILE), plan.to_json()).map_err(dir_err)?;
+    let writer = JournalWriter::create(&ctx.run_dir).map_err(dir_err)?;
+    let journal_path = writer.path().to_path_buf();
+    let recorder = Recorder::new(writer, RunClock::starting_at(ctx.now));
+
+    let pool_of: BTreeMap<String, String> = spec
+        .jobs
+        .iter()
+        .map(|j| (j.job.server.fqdn.to_string(), j.job.server.pool.to_string()))
+        .collect();
+    let display = progress::spawn(
+        ctx.progress,
+        recorder.subscribe(),
+        pool_of,
+        plan.policy.budget,
+    );
+    recorder.record(Event::RunStarted {
+        change: plan.change.name.clone(),
+        inventory: ctx.inventory_file.clone(),
+        change_file: ctx.change_file.clone(),
+        servers: spec.jobs.len(),
+        operator: ctx.operator.clone(),
+    });
+    let summary = run(spec, connector, recorder.clone(), stop).await;
+    if let Some(reason) = &summary.halted {
+        recorder.record(Event::RunHalted {
+            reason: reason.clone(),
+        });
+    }
+    let breaches = count_breaches(&ctx.run_dir);
+    recorder.record(Event::RunFinished {
+        done: summary.done(),
+        failed: summary.failed(),
+        skipped: summary.skipped(),
+        breaches,
+    });
+    // Close the broadcast so the display ends, then wait for it to print the last lines.
+    drop(recorder);
+    let _ = display.await;
+    Ok(RunReport {
+        summary,
+        breaches,
+        journal: journal_path,
+    })
+}
+
+fn count_breaches(run_dir: &Path) -> usize {
+    journal::read(run_dir)
+        .map(|j| {
+            j.records
+                .iter()
+                .filter(|r| matches!(r.event, Event::Breach { .. }))
+                .count()
+        })
+        .unwrap_or(0)
+}
