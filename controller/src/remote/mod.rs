@@ -22,6 +22,7 @@
 //! assert_eq!(command_line(RemoteShell::Posix, "exit 0\n"), "exit 0\n");
 //! ```
 
+pub mod known_hosts;
 pub mod ssh;
 
 use std::future::Future;

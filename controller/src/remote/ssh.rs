@@ -21,17 +21,13 @@ use std::time::Duration;
 
 use poolpatch_inventory::{Server, SshAuth};
 use russh::client::{self, AuthResult};
-use russh::keys::agent::AgentIdentity;
-use russh::keys::agent::client::AgentClient;
-use russh::keys::known_hosts::{
-    check_known_hosts_path, known_host_keys_path, learn_known_hosts_path,
-};
-use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelMsg, Disconnect};
 use russh_sftp::client::SftpSession;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout, timeout_at};
 
+use super::known_hosts::{check_host_key, fingerprint};
 use super::{BoxFuture, Connector, ExecOutput, ExitOutcome, RemoteError, RemoteHost};
 
 /// Connection settings. The defaults suit Windows back ends on a LAN.
@@ -49,6 +45,8 @@ pub struct SshOptions {
     /// Record the key of a host that has no key at all in its known_hosts file, instead of
     /// refusing it. A changed key is refused whatever this says.
     pub accept_new_host_keys: bool,
+    /// The ssh-agent socket for servers with `auth: agent`; `None` reads `SSH_AUTH_SOCK`.
+    pub agent_socket: Option<PathBuf>,
 }
 
 impl Default for SshOptions {
@@ -59,6 +57,7 @@ impl Default for SshOptions {
             keepalive_max: 4,
             inactivity_timeout: Some(Duration::from_secs(300)),
             accept_new_host_keys: false,
+            agent_socket: None,
         }
     }
 }
@@ -118,106 +117,6 @@ impl client::Handler for ClientHandler {
                 Ok(false)
             }
         }
-    }
-}
-
-/// `ssh-ed25519 SHA256:…` for messages.
-fn fingerprint(key: &PublicKey) -> String {
-    format!(
-        "{} {}",
-        key.algorithm().as_str(),
-        key.fingerprint(HashAlg::Sha256)
-    )
-}
-
-/// The known_hosts name of a host: `host` on port 22, `[host]:port` otherwise (as OpenSSH).
-pub fn known_hosts_name(host: &str, port: u16) -> String {
-    if port == 22 {
-        host.to_string()
-    } else {
-        format!("[{host}]:{port}")
-    }
-}
-
-/// The known_hosts line that records `key` for `host` and `port`.
-pub fn known_hosts_line(host: &str, port: u16, key: &PublicKey) -> String {
-    let mut key = key.clone();
-    key.set_comment("");
-    let text = key
-        .to_openssh()
-        .unwrap_or_else(|_| format!("{} <unencodable key>", key.algorithm().as_str()));
-    format!("{} {}", known_hosts_name(host, port), text.trim_end())
-}
-
-/// russh numbers known_hosts lines without counting `#` comment lines; the line an operator
-/// must edit counts every line.
-fn physical_line(file: &Path, counted: usize) -> usize {
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return counted;
-    };
-    let mut seen = 0;
-    for (i, line) in text.split('\n').enumerate() {
-        if line.starts_with('#') {
-            continue;
-        }
-        seen += 1;
-        if seen == counted {
-            return i + 1;
-        }
-    }
-    counted
-}
-
-/// Checks `key` for `host`:`port` against `file`; with `accept_new`, records it when the
-/// host has no key recorded at all.
-pub fn check_host_key(
-    host: &str,
-    port: u16,
-    key: &PublicKey,
-    file: &Path,
-    accept_new: bool,
-) -> Result<(), RemoteError> {
-    let known_hosts_error = |reason: String| RemoteError::KnownHosts {
-        host: host.to_string(),
-        port,
-        file: file.to_path_buf(),
-        reason,
-    };
-    match check_known_hosts_path(host, port, key, file) {
-        Ok(true) => Ok(()),
-        Ok(false) => {
-            let recorded = known_host_keys_path(host, port, file)
-                .map_err(|e| known_hosts_error(e.to_string()))?;
-            if accept_new && recorded.is_empty() {
-                learn_known_hosts_path(host, port, key, file).map_err(|e| {
-                    known_hosts_error(format!("cannot record the new host key: {e}"))
-                })?;
-                tracing::warn!(
-                    host,
-                    port,
-                    file = %file.display(),
-                    key = %fingerprint(key),
-                    "recorded the host key of a host that had none (--accept-new-host-keys)"
-                );
-                return Ok(());
-            }
-            Err(RemoteError::HostKeyUnknown {
-                host: host.to_string(),
-                port,
-                file: file.to_path_buf(),
-                fingerprint: fingerprint(key),
-                known_hosts_line: known_hosts_line(host, port, key),
-                other_keys: recorded.len(),
-            })
-        }
-        Err(russh::keys::Error::KeyChanged { line }) => Err(RemoteError::HostKeyChanged {
-            host: host.to_string(),
-            port,
-            file: file.to_path_buf(),
-            line: physical_line(file, line),
-            fingerprint: fingerprint(key),
-        }),
-        Err(e) => Err(known_hosts_error(e.to_string())),
     }
 }
 
@@ -312,7 +211,7 @@ impl SshConnector {
                 }));
             }
         };
-        authenticate(&mut handle, server).await?;
+        authenticate(&mut handle, server, self.options.agent_socket.as_deref()).await?;
         Ok(SshHost { handle, host })
     }
 }
@@ -320,6 +219,7 @@ impl SshConnector {
 async fn authenticate(
     handle: &mut client::Handle<ClientHandler>,
     server: &Server,
+    agent_socket: Option<&Path>,
 ) -> Result<(), RemoteError> {
     let ssh = &server.ssh;
     let refused = |reason: String| RemoteError::Auth {
@@ -353,43 +253,81 @@ async fn authenticate(
                 path.display()
             )))
         }
-        SshAuth::Agent => {
-            let mut agent = AgentClient::connect_env().await.map_err(|e| {
-                refused(format!(
-                    "cannot reach the ssh-agent named by SSH_AUTH_SOCK: {e} (start ssh-agent and ssh-add the key, or use `auth: identity_file`)"
-                ))
-            })?;
-            let identities = agent
-                .request_identities()
-                .await
-                .map_err(|e| refused(format!("the ssh-agent did not list its keys: {e}")))?;
-            let mut tried = Vec::new();
-            for identity in identities {
-                let AgentIdentity::PublicKey { key, .. } = identity else {
-                    continue;
-                };
-                let hash = rsa_hash(handle, key.algorithm().is_rsa()).await;
-                tried.push(fingerprint(&key));
-                match handle
-                    .authenticate_publickey_with(ssh.user.clone(), key, hash, &mut agent)
-                    .await
-                {
-                    Ok(AuthResult::Success) => return Ok(()),
-                    Ok(AuthResult::Failure { .. }) => {}
-                    Err(e) => tracing::debug!(error = %e, "the ssh-agent could not sign"),
-                }
-            }
-            if tried.is_empty() {
-                return Err(refused(
-                    "the ssh-agent holds no keys: ssh-add the account's key".into(),
-                ));
-            }
-            Err(refused(format!(
-                "the server accepted none of the ssh-agent's keys ({}): is one of them in the account's authorized_keys?",
-                tried.join(", ")
-            )))
+        SshAuth::Agent => authenticate_with_agent(handle, server, agent_socket).await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn authenticate_with_agent(
+    _handle: &mut client::Handle<ClientHandler>,
+    server: &Server,
+    _agent_socket: Option<&Path>,
+) -> Result<(), RemoteError> {
+    Err(RemoteError::Auth {
+        host: server.ssh.address.clone(),
+        port: server.ssh.port,
+        user: server.ssh.user.clone(),
+        reason: "ssh-agent logon is supported on Unix only: use `auth: identity_file`".into(),
+    })
+}
+
+#[cfg(unix)]
+async fn authenticate_with_agent(
+    handle: &mut client::Handle<ClientHandler>,
+    server: &Server,
+    agent_socket: Option<&Path>,
+) -> Result<(), RemoteError> {
+    use russh::keys::agent::AgentIdentity;
+    use russh::keys::agent::client::AgentClient;
+
+    let ssh = &server.ssh;
+    let refused = |reason: String| RemoteError::Auth {
+        host: ssh.address.clone(),
+        port: ssh.port,
+        user: ssh.user.clone(),
+        reason,
+    };
+    let agent = match agent_socket {
+        Some(path) => AgentClient::connect_uds(path).await,
+        None => AgentClient::connect_env().await,
+    };
+    let mut agent = agent.map_err(|e| {
+        let which = agent_socket.map_or("named by SSH_AUTH_SOCK".to_string(), |p| {
+            format!("at {}", p.display())
+        });
+        refused(format!(
+            "cannot reach the ssh-agent {which}: {e} (start ssh-agent and ssh-add the key, or use `auth: identity_file`)"
+        ))
+    })?;
+    let identities = agent
+        .request_identities()
+        .await
+        .map_err(|e| refused(format!("the ssh-agent did not list its keys: {e}")))?;
+    let mut tried = Vec::new();
+    for identity in identities {
+        let AgentIdentity::PublicKey { key, .. } = identity else {
+            continue;
+        };
+        let hash = rsa_hash(handle, key.algorithm().is_rsa()).await;
+        tried.push(fingerprint(&key));
+        match handle
+            .authenticate_publickey_with(ssh.user.clone(), key, hash, &mut agent)
+            .await
+        {
+            Ok(AuthResult::Success) => return Ok(()),
+            Ok(AuthResult::Failure { .. }) => {}
+            Err(e) => tracing::debug!(error = %e, "the ssh-agent could not sign"),
         }
     }
+    if tried.is_empty() {
+        return Err(refused(
+            "the ssh-agent holds no keys: ssh-add the account's key".into(),
+        ));
+    }
+    Err(refused(format!(
+        "the server accepted none of the ssh-agent's keys ({}): is one of them in the account's authorized_keys?",
+        tried.join(", ")
+    )))
 }
 
 /// The RSA signature hash the server supports best (rsa-sha2-512/256); `None` for other

@@ -28,6 +28,9 @@
 //! [`SimHost::commands`], [`SimHost::outages`]) independently of poolpatch's journal.
 //! Output lines end with CRLF, as on Windows.
 //!
+//! Hosts are reached over TCP ([`SimHost::listen`], [`SimEstate`]) or in memory
+//! ([`InMemoryConnector`], for tests under tokio's paused clock).
+//!
 //! ```no_run
 //! # async fn demo(server: poolpatch_inventory::Server, client_key: russh::keys::PublicKey) -> std::io::Result<()> {
 //! use poolpatch::sim::{SimDurations, SimHost, SimHostConfig};
@@ -44,9 +47,11 @@
 //! # Ok(()) }
 //! ```
 
+mod actions;
 mod config;
 mod estate;
 mod host;
+mod memory;
 mod record;
 mod script;
 mod server;
@@ -61,6 +66,7 @@ pub use config::{
 };
 pub use estate::{Customize, EstateOptions, Listen, SimError, SimEstate};
 pub use host::{ServiceStatus, SimFile, SimHost, SimState};
+pub use memory::InMemoryConnector;
 pub use record::{Outage, SimCommand, SimEvent, SimEventKind, commands, outages};
 pub use script::{DatabaseUpdate, SimAction, path_key};
 pub use server::SimListener;

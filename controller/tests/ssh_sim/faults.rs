@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use poolpatch::remote::{ExitOutcome, RemoteHost, SshConnector, SshOptions};
+use poolpatch::remote::{Connector, ExitOutcome, SshOptions};
 use poolpatch::sim::{
-    ActionKind, Fault, FaultEffect, SimDurations, SimEventKind, SimHost, SimHostConfig,
+    ActionKind, Fault, FaultEffect, InMemoryConnector, SimDurations, SimEventKind, SimHost,
+    SimHostConfig,
 };
 use poolpatch_inventory::{Product, Server};
 use poolpatch_plans::procedure::{EXIT_REBOOT_REQUIRED, FinalStep, StepKind};
@@ -76,21 +77,15 @@ async fn a_host_dropping_mid_step_gives_unknown_and_the_step_still_completes_the
     );
 }
 
-/// A host served in memory, and the server record that reaches it (trusted).
-fn in_memory(cfg: SimHostConfig, lab: &Lab) -> (SimHost, Server) {
+/// A host served in memory through a `dyn Connector`, and the server that reaches it.
+fn in_memory(cfg: SimHostConfig, lab: &Lab) -> (SimHost, Server, Arc<dyn Connector>) {
     let role = cfg.role.clone();
     let host = SimHost::new(cfg.authorize(lab.client_key.clone()));
     let srv = server(&host.config().fqdn.clone(), role, "127.0.0.61", 22, lab);
-    lab.trust(&host, &srv);
-    (host, srv)
-}
-
-async fn connect_in_memory(host: &SimHost, server: &Server) -> Arc<dyn RemoteHost> {
-    let h = SshConnector::new(SshOptions::default())
-        .connect_stream(server, host.connect_in_memory())
-        .await
-        .expect("connects in memory");
-    Arc::new(h)
+    let connector = InMemoryConnector::new(SshOptions::default());
+    connector.add(host.clone());
+    connector.trust(&srv).expect("known_hosts written");
+    (host, srv, Arc::new(connector))
 }
 
 #[tokio::test(start_paused = true)]
@@ -103,7 +98,7 @@ async fn a_hanging_step_times_out_as_unknown_and_the_connection_stays_usable() {
         &lab,
     )
     .with_fault(Fault::new(ActionKind::StopW3svc, FaultEffect::Hang));
-    let (host, server) = in_memory(cfg, &lab);
+    let (host, server, connector) = in_memory(cfg, &lab);
     let p = procedure_for(
         &server,
         Product::Sfb2015,
@@ -111,7 +106,10 @@ async fn a_hanging_step_times_out_as_unknown_and_the_connection_stays_usable() {
         CU,
         FinalStep::StartServices,
     );
-    let remote = connect_in_memory(&host, &server).await;
+    let remote = connector
+        .connect(&server)
+        .await
+        .expect("connects in memory");
     let real = std::time::Instant::now();
     let out = run(&*remote, &p.outage[1], Duration::from_secs(600)).await;
     assert_eq!(
@@ -158,7 +156,7 @@ async fn simulated_minutes_cost_no_real_time_through_a_requested_restart() {
         ActionKind::Restart,
         FaultEffect::SlowBoot(Duration::from_secs(120)),
     ));
-    let (host, server) = in_memory(cfg, &lab);
+    let (host, server, connector) = in_memory(cfg, &lab);
     let p = procedure_for(
         &server,
         Product::Sfb2015,
@@ -168,7 +166,10 @@ async fn simulated_minutes_cost_no_real_time_through_a_requested_restart() {
     );
     let real = std::time::Instant::now();
     let started = Instant::now();
-    let mut remote = connect_in_memory(&host, &server).await;
+    let mut remote = connector
+        .connect(&server)
+        .await
+        .expect("connects in memory");
     let limit = Duration::from_secs(3600);
     for step in &p.outage[..2] {
         assert_ok(step, &run(&*remote, step, limit).await);
@@ -193,12 +194,9 @@ async fn simulated_minutes_cost_no_real_time_through_a_requested_restart() {
     }
     let down_at = Instant::now();
     loop {
-        match SshConnector::new(SshOptions::default())
-            .connect_stream(&server, host.connect_in_memory())
-            .await
-        {
+        match connector.connect(&server).await {
             Ok(h) => {
-                remote = Arc::new(h);
+                remote = h;
                 break;
             }
             Err(_) => tokio::time::sleep(Duration::from_secs(10)).await,

@@ -83,8 +83,8 @@ async fn a_changed_host_key_is_refused_naming_the_file_and_line_and_is_never_lea
     let impostor = random_ed25519_key();
     let recorded = format!(
         "# poolpatch test estate\n{}\n{}\n",
-        poolpatch::remote::ssh::known_hosts_line("127.0.0.99", 22, impostor.public_key()),
-        poolpatch::remote::ssh::known_hosts_line(
+        poolpatch::remote::known_hosts::known_hosts_line("127.0.0.99", 22, impostor.public_key()),
+        poolpatch::remote::known_hosts::known_hosts_line(
             &server.ssh.address,
             server.ssh.port,
             impostor.public_key()
