@@ -344,6 +344,15 @@ async fn rsa_hash(handle: &client::Handle<ClientHandler>, is_rsa: bool) -> Optio
         .flatten()
 }
 
+impl std::fmt::Debug for SshHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshHost")
+            .field("host", &self.host)
+            .field("closed", &self.handle.is_closed())
+            .finish()
+    }
+}
+
 impl SshHost {
     /// The address this host was reached at.
     pub fn host(&self) -> &str {
@@ -416,7 +425,12 @@ impl SshHost {
                 Err(_) => {
                     // Free the session slot; the remote process is not stopped by this.
                     let _ = timeout(Duration::from_secs(1), channel.close()).await;
-                    return timed_out();
+                    // A server that reported the exit status but never closed the channel
+                    // did finish the command.
+                    return match status {
+                        Some(code) => ExitOutcome::Code(code),
+                        None => timed_out(),
+                    };
                 }
                 Ok(None) => break,
                 Ok(Some(msg)) => match msg {

@@ -115,6 +115,16 @@ pub struct SimHost {
     pub(crate) shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for SimHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHost")
+            .field("fqdn", &self.shared.config.fqdn)
+            .field("product", &self.shared.config.product)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
 /// How an executed command ended.
 pub(crate) enum ExecEnd {
     /// Send this exit code.
@@ -410,7 +420,7 @@ impl SimHost {
         let n = {
             let mut st = self.lock();
             let n = st.invocations.entry(kind).or_insert(0);
-            *n += 1;
+            *n = n.saturating_add(1);
             *n
         };
         self.shared
@@ -526,11 +536,13 @@ impl SimHost {
                 self.push(SimEventKind::W3svcStopped);
             }
         }
-        self.shared.generation.send_modify(|g| *g += 1);
+        self.shared
+            .generation
+            .send_modify(|g| *g = g.wrapping_add(1));
         self.push(SimEventKind::RebootStarted);
         self.drop_connections("the host is restarting");
         let down = durations.scale(durations.reboot_downtime.saturating_add(extra));
-        if !self.sleep(down, generation + 1).await {
+        if !self.sleep(down, generation.wrapping_add(1)).await {
             return;
         }
         let mut st = self.lock();

@@ -19,6 +19,22 @@ pub struct InMemoryConnector {
     hosts: Mutex<BTreeMap<String, SimHost>>,
 }
 
+impl std::fmt::Debug for InMemoryConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hosts: Vec<String> = self
+            .hosts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        f.debug_struct("InMemoryConnector")
+            .field("options", self.ssh.options())
+            .field("hosts", &hosts)
+            .finish()
+    }
+}
+
 impl InMemoryConnector {
     /// A connector with these SSH options and no hosts yet.
     pub fn new(options: SshOptions) -> InMemoryConnector {
