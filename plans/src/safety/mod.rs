@@ -301,8 +301,16 @@ impl EstateState {
         }
     }
 
+    /// Whether this state was made for `estate` (same number of servers and pools).
+    pub fn belongs_to(&self, estate: &Estate) -> bool {
+        self.down.len() == estate.servers.len() && self.pool_status.len() == estate.pools.len()
+    }
+
     /// Server `s` starts its procedure: it is down and its pool is in progress.
     pub fn begin(&mut self, estate: &Estate, s: ServerId) {
+        if !self.belongs_to(estate) {
+            return;
+        }
         let Some(node) = estate.server(s) else { return };
         if self.down[s.0] {
             return;
@@ -322,6 +330,9 @@ impl EstateState {
     /// Server `s` is up again; `patched` says whether it was updated (else it was restored).
     /// Its pool is done when every server of it in scope is.
     pub fn end(&mut self, estate: &Estate, s: ServerId, patched: bool) {
+        if !self.belongs_to(estate) {
+            return;
+        }
         let Some(node) = estate.server(s) else { return };
         let p = node.pool.0;
         if self.down[s.0] {
@@ -434,6 +445,10 @@ impl Estate {
             return;
         };
         let name = || node.fqdn.to_string();
+        if !state.belongs_to(self) {
+            out.push(Refusal::ForeignState { server: name() });
+            return;
+        }
         let pool = &self.pools[node.pool.0];
         if state.is_down(s) {
             refuse!(Refusal::AlreadyDown { server: name() });

@@ -16,6 +16,12 @@ pub enum Refusal {
         /// The server.
         server: String,
     },
+    /// The state asked about was made for another estate (a caller's mistake): refusing is
+    /// the only safe answer.
+    ForeignState {
+        /// The server.
+        server: String,
+    },
     /// The server is already down (being updated).
     AlreadyDown {
         /// The server.
@@ -91,6 +97,10 @@ impl fmt::Display for Refusal {
         let d = |d: &Duration| format_duration(*d);
         match self {
             Refusal::NotInScope { server } => write!(f, "{server} is not in the change's scope"),
+            Refusal::ForeignState { server } => write!(
+                f,
+                "{server} cannot be checked: the state given belongs to another estate"
+            ),
             Refusal::AlreadyDown { server } => write!(f, "{server} is already being updated"),
             Refusal::AlreadyDone { server } => write!(f, "{server} is already updated"),
             Refusal::BudgetNotBelowThreshold { budget, threshold } => write!(

@@ -259,3 +259,18 @@ fn servers_out_of_scope_already_down_or_done_are_refused() {
             .contains("already updated")
     );
 }
+
+#[test]
+fn a_state_of_another_estate_is_refused_not_a_panic() {
+    let small = inventory(&se("se1.a.com", "ams", ""));
+    let big = inventory(&(se("se1.a.com", "ams", "") + &se("se2.a.com", "ams", "")));
+    let (es, eb) = (estate(&small, 1), estate(&big, 1));
+    let mut st = EstateState::new(&es);
+    st.begin(&eb, id(&eb, "se2.a.com"));
+    st.end(&eb, id(&eb, "se2.a.com"), true);
+    assert!(
+        refusal(&eb, &st, "se2.a.com")
+            .unwrap()
+            .contains("belongs to another estate")
+    );
+}
