@@ -348,3 +348,45 @@ fn installer_files_are_checked_against_their_digests() {
         got[1]
     );
 }
+
+mod never_panics {
+    use poolpatch_plans::change_from_str;
+    use poolpatch_plans::units::{
+        RemoteDir, parse_duration, parse_sha256, parse_size, parse_version,
+    };
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn value_parsers_take_any_text(s in "\\PC*") {
+            let _ = parse_duration(&s);
+            let _ = parse_size(&s);
+            let _ = parse_sha256(&s);
+            let _ = parse_version(&s);
+            if let Ok(d) = RemoteDir::parse(&s) {
+                // What the grammar accepts can never close a PowerShell literal early or
+                // start an expansion.
+                let bad = ['\'', '"', '$', '`', ';', '&', '|', '\n', '\u{2019}'];
+                prop_assert!(!d.path.contains(bad), "accepted {:?}", d.path);
+            }
+        }
+
+        #[test]
+        fn change_files_of_any_shape_give_diagnostics(
+            keys in prop::collection::vec(prop::sample::select(vec!["version", "name", "update", "remote_dir", "installers", "sfb2015", "file", "sha256", "scope", "pools", "outage", "budget", "estimates", "defaults", "install-update", "timeouts", "steps", "concurrency"]), 0..12),
+            values in prop::collection::vec("[a-z0-9:{}\\[\\], '\"-]{0,12}", 0..12),
+            indents in prop::collection::vec(0usize..4, 0..12),
+        ) {
+            let text: String = keys
+                .iter()
+                .zip(values.iter().chain(std::iter::repeat(&String::new())))
+                .zip(indents.iter().chain(std::iter::repeat(&0)))
+                .map(|((k, v), i)| format!("{}{k}: {v}\n", "  ".repeat(*i)))
+                .collect();
+            match change_from_str("fuzz.yaml", &text) {
+                Ok(_) => {}
+                Err(d) => prop_assert!(!d.is_empty()),
+            }
+        }
+    }
+}
