@@ -190,7 +190,7 @@ pub enum FaultEffect {
     /// required before the databases can be updated.
     RebootRequired,
     /// (`Restart-Computer` only) the host stays unreachable this much longer than
-    /// [`SimDurations::reboot_downtime`] (unscaled).
+    /// [`SimDurations::reboot_downtime`] (scaled like every duration).
     SlowBoot(Duration),
 }
 
