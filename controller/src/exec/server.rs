@@ -387,8 +387,10 @@ impl<'a> ServerRun<'a> {
         let host = self.connection().await;
         let alarms = self.alarms();
         alarms.started(step, recovery);
+        // A recovery step is what the watchdog wants done: it is never abandoned.
+        let kind = (!recovery).then_some(step.kind);
         let waited = alarms
-            .wait(clock, Some(step.kind), remaining, alarms.run(host, step))
+            .wait(clock, kind, remaining, alarms.run(host, step))
             .await;
         let out = match &waited {
             Waited::Finished(out) => Some(out),
