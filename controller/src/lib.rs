@@ -17,3 +17,4 @@ pub mod progress;
 pub mod rehearsal;
 pub mod remote;
 pub mod sim;
+pub mod status;

@@ -31,7 +31,8 @@ use crate::quote::{powershell_command_line, ps_literal};
 /// ERROR_SUCCESS_REBOOT_REQUIRED).
 pub const EXIT_REBOOT_REQUIRED: i32 = 3010;
 
-/// Exit code of `net start` when the service is already running.
+/// Exit code of `net start` when the service is already running, and of `net stop` when it
+/// is not started: either way the step's goal holds.
 pub const EXIT_NET_ALREADY_STARTED: i32 = 2;
 
 /// Exit code of the verification line when a Lync service is not Running.
@@ -354,11 +355,12 @@ pub fn procedure(
             cmdlet_script(product, &["Stop-CsWindowsService"]),
             &[0],
         ),
+        // `net stop` exits 2 when the service is not started: the step's goal holds.
         step(
             StepKind::StopW3svc,
             "net stop w3svc",
             native_script("net stop w3svc"),
-            &[0],
+            &[0, EXIT_NET_ALREADY_STARTED],
         ),
         step(
             StepKind::InstallUpdate,
@@ -372,11 +374,13 @@ pub fn procedure(
             cmdlet_script(product, &["Stop-CsWindowsService"]),
             &[0],
         ),
+        // `net start` exits 2 when the service already runs (after a restart it starts at
+        // boot): the step's goal holds.
         step(
             StepKind::StartW3svc,
             "net start w3svc",
             native_script("net start w3svc"),
-            &[0],
+            &[0, EXIT_NET_ALREADY_STARTED],
         ),
         step(
             StepKind::UpdateDatabases,

@@ -1,7 +1,9 @@
 //! The `poolpatch` command line: subcommands, exit codes, and how input problems are shown.
 
 mod check;
+mod demo;
 mod plan;
+mod run;
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +63,12 @@ pub enum Command {
     Graph(check::GraphArgs),
     /// Print the plan: schedule, every step's command, predicted outages against the budget.
     Plan(plan::PlanArgs),
+    /// Carry out the plan on the servers, over SSH, under the outage watchdog.
+    Run(run::RunArgs),
+    /// Show where a run stands, from its journal.
+    Status(run::StatusArgs),
+    /// Patch the built-in example estate against simulated servers (real SSH on loopback).
+    Demo(demo::DemoArgs),
 }
 
 /// Output formats of the dependency graph.
@@ -95,6 +103,9 @@ pub fn main(cli: Cli) -> Exit {
         Command::Check(a) => check::check(&a),
         Command::Graph(a) => check::graph(&a),
         Command::Plan(a) => plan::plan(&a),
+        Command::Run(a) => run::run(&a),
+        Command::Status(a) => run::status(&a),
+        Command::Demo(a) => demo::demo(&a),
     }
 }
 

@@ -121,19 +121,20 @@ pub async fn run(
     let mut tasks: JoinSet<TaskResult> = JoinSet::new();
 
     let preflight_slots = Arc::new(Semaphore::new(spec.preflight_parallel.max(1)));
+    let mut preflights = Vec::with_capacity(n);
     for (i, planned) in spec.jobs.iter().enumerate() {
         let job = planned.job.clone();
         let recorder = recorder.clone();
         let connector = connector.clone();
         let slots = preflight_slots.clone();
         let policy = spec.policy;
-        tasks.spawn(async move {
+        preflights.push(tasks.spawn(async move {
             // The semaphore is never closed, so acquire only fails if it were.
             let _permit = slots.acquire_owned().await;
             let mut r = ServerRun::new(&job, policy, &recorder, connector.as_ref(), None);
             let res = r.preflight().await.map(|_| ());
             TaskResult::Preflight(i, res.map(|()| r.into_host()))
-        });
+        }));
     }
 
     let mut stopping: Option<String> = None;
@@ -141,21 +142,33 @@ pub async fn run(
         if stopping.is_none() && *stop.borrow() {
             stopping = Some("stopped by the operator".to_string());
         }
-        // Start what may start, in plan order.
+        if stopping.is_some() {
+            // Preflights touch no service: stop them rather than wait for uploads.
+            for p in preflights.drain(..) {
+                p.abort();
+            }
+        }
+        // Start what may start, strictly in plan order: a server waits until every server
+        // before it in the plan has started or will not start, so the run follows the
+        // order the change board approved; only the timing moves.
         if stopping.is_none() {
             for i in 0..n {
-                if !matches!(state[i], JobState::Ready) {
-                    continue;
+                match state[i] {
+                    JobState::Finished | JobState::Running => continue,
+                    JobState::Preflight => break,
+                    JobState::Ready => {}
                 }
                 let planned = &spec.jobs[i];
-                if halted_pools.contains_key(&planned.pool) {
+                if let Some(why) = halted_pools.get(&planned.pool) {
+                    let reason = format!("not started: its pool halted ({why})");
+                    skip(&recorder, &mut summary, &mut state[i], planned, reason);
                     continue;
                 }
                 if estate
                     .may_start(&rules, planned.id, planned.predicted_outage)
                     .is_err()
                 {
-                    continue;
+                    break;
                 }
                 state[i] = JobState::Running;
                 rules.begin(&estate, planned.id);
@@ -169,6 +182,21 @@ pub async fn run(
                     TaskResult::Outage(i, r.outage().await)
                 });
             }
+            // Nothing runs and nothing is in preflight: the next server in plan order can
+            // never start (the rules refuse it for good, e.g. a server it conflicts with
+            // was left down). Skip it, with the rule's reason, and go on.
+            if tasks.is_empty()
+                && let Some(i) = state.iter().position(|s| matches!(s, JobState::Ready))
+            {
+                let planned = &spec.jobs[i];
+                let reason = match estate.may_start(&rules, planned.id, planned.predicted_outage) {
+                    Err(why) => format!("not started: {why}"),
+                    Ok(()) => "not started".to_string(),
+                };
+                skip(&recorder, &mut summary, &mut state[i], planned, reason);
+                release_idle_pools(&spec, &state, &mut rules);
+                continue;
+            }
         }
 
         let next = tokio::select! {
@@ -178,6 +206,7 @@ pub async fn run(
         let Some(joined) = next else { break };
         let result = match joined {
             Ok(r) => r,
+            Err(e) if e.is_cancelled() => continue,
             Err(e) => {
                 // A task panicked: that is a bug; the server's state is unknown.
                 tracing::error!(error = %e, "an executor task failed");
@@ -239,25 +268,17 @@ pub async fn run(
         if matches!(state[i], JobState::Finished) {
             continue;
         }
-        let job = &planned.job;
-        let pool = &job.server.pool;
         let reason = if let Some(r) = &stopping {
             format!("not started: {r}")
         } else if let Some(r) = halted_pools.get(&planned.pool) {
-            format!("not started: pool {pool} halted ({r})")
+            format!("not started: its pool halted ({r})")
         } else {
             match estate.may_start(&rules, planned.id, planned.predicted_outage) {
                 Err(why) => format!("not started: {why}"),
                 Ok(()) => "not started".to_string(),
             }
         };
-        recorder.record(Event::ServerSkipped {
-            server: job.server.fqdn.to_string(),
-            reason: reason.clone(),
-        });
-        summary
-            .outcomes
-            .insert(job.server.fqdn.clone(), ServerOutcome::Skipped { reason });
+        skip(&recorder, &mut summary, &mut state[i], planned, reason);
     }
     summary.halted = stopping.or_else(|| {
         (!halted_pools.is_empty()).then(|| {
@@ -277,6 +298,24 @@ pub async fn run(
 /// A pool in progress whose servers are all finished, or will never start (their preflight
 /// failed), is halted for the rules: it holds no slot and blocks no paired pool, and pools
 /// that must come after it never start.
+fn skip(
+    recorder: &Recorder,
+    summary: &mut RunSummary,
+    state: &mut JobState,
+    planned: &PlannedJob,
+    reason: String,
+) {
+    *state = JobState::Finished;
+    recorder.record(Event::ServerSkipped {
+        server: planned.job.server.fqdn.to_string(),
+        reason: reason.clone(),
+    });
+    summary.outcomes.insert(
+        planned.job.server.fqdn.clone(),
+        ServerOutcome::Skipped { reason },
+    );
+}
+
 fn release_idle_pools(spec: &RunSpec, state: &[JobState], rules: &mut EstateState) {
     let mut busy: BTreeMap<PoolId, bool> = BTreeMap::new();
     for (planned, st) in spec.jobs.iter().zip(state) {

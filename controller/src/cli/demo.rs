@@ -1,0 +1,170 @@
+//! `poolpatch demo`: the example estate patched against simulated hosts, on any machine.
+//!
+//! The example inventory, change file and (placeholder) installers are built into the
+//! binary and written to a work directory, so the demo needs nothing but poolpatch. Each
+//! simulated server listens on its own 127.0.0.x address; time is compressed (a minute of
+//! the plan takes `60 / speed` seconds) for the outage budget, the threshold, every step's
+//! estimate and timeout, and the simulated commands alike.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::Exit;
+use super::run::{default_run_dir, finish, stop_on_signals};
+use crate::exec::{RunContext, carry_out};
+use crate::lock::operator;
+use crate::progress::ProgressMode;
+use crate::rehearsal::{Rehearsal, RehearsalOptions, compress_plan};
+use crate::remote::{Connector, SshConnector, SshOptions};
+use crate::sim::{Listen, SimDurations};
+
+const ESTATE: &str = include_str!("../../../inventory/examples/estate.yaml");
+const CHANGE: &str = include_str!("../../../plans/examples/change.yaml");
+const INSTALLERS: [(&str, &[u8]); 3] = [
+    (
+        "updates/lync2013/LyncServerUpdateInstaller.exe",
+        include_bytes!("../../../plans/examples/updates/lync2013/LyncServerUpdateInstaller.exe"),
+    ),
+    (
+        "updates/sfb2015/SkypeServerUpdateInstaller.exe",
+        include_bytes!("../../../plans/examples/updates/sfb2015/SkypeServerUpdateInstaller.exe"),
+    ),
+    (
+        "updates/sfb2019/SkypeServerUpdateInstaller.exe",
+        include_bytes!("../../../plans/examples/updates/sfb2019/SkypeServerUpdateInstaller.exe"),
+    ),
+];
+
+/// Arguments of `poolpatch demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How much faster than real time: 240 makes a 20-minute outage take 5 seconds.
+    #[arg(long, default_value_t = 240.0)]
+    pub speed: f64,
+    /// Work directory for the example files, keys and the run (default: a new directory
+    /// under the system's temporary directory; kept afterwards).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Plain progress lines instead of live bars, even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+fn write_examples(dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let estate = dir.join("estate.yaml");
+    let change = dir.join("change.yaml");
+    std::fs::write(&estate, ESTATE)?;
+    std::fs::write(&change, CHANGE)?;
+    for (rel, bytes) in INSTALLERS {
+        let p = dir.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(p, bytes)?;
+    }
+    Ok((estate, change))
+}
+
+/// Runs the demo.
+pub fn demo(a: &DemoArgs) -> Exit {
+    if !(a.speed.is_finite() && (1.0..=100_000.0).contains(&a.speed)) {
+        eprintln!("error: --speed must be a number from 1 to 100000");
+        return Exit::Invalid;
+    }
+    let now = jiff::Timestamp::now();
+    let dir = a.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("poolpatch-demo-{}", now.strftime("%Y%m%dT%H%M%SZ")))
+    });
+    let (estate_path, change_path) = match write_examples(&dir) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the demo files to {}: {e}",
+                dir.display()
+            );
+            return Exit::CannotStart;
+        }
+    };
+    let (inventory, change, _) = match super::plan::load_and_plan(&estate_path, &change_path) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Internal;
+        }
+    };
+    let progress = if a.plain {
+        ProgressMode::Lines
+    } else {
+        ProgressMode::detect()
+    };
+    rt.block_on(async {
+        let options = |listen| RehearsalOptions {
+            dir: dir.join("sim"),
+            listen,
+            durations: SimDurations::scaled(1.0 / a.speed),
+            customize: None,
+        };
+        // Own 127.0.0.x addresses where the system allows it (Linux does), else ports of
+        // 127.0.0.1.
+        let rehearsal = match Rehearsal::start(&inventory, &change, options(Listen::InventoryAddressesAnyPort)).await {
+            Ok(r) => r,
+            Err(_) => match Rehearsal::start(&inventory, &change, options(Listen::Loopback)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the simulated servers: {e}");
+                    return Exit::CannotStart;
+                }
+            },
+        };
+        let mut plan = poolpatch_plans::plan(&rehearsal.inventory, &change);
+        let predicted = plan.totals.duration;
+        compress_plan(&mut plan, a.speed);
+        println!(
+            "poolpatch demo: {} — {} servers in {} pools, {} sites, simulated over SSH on loopback",
+            plan.change.name,
+            plan.totals.servers_scheduled,
+            plan.totals.pools_in_scope,
+            rehearsal.inventory.sites.len()
+        );
+        println!(
+            "time runs {}x faster: the plan's {} take about {}; budget {} per server ({} in plan time)",
+            a.speed,
+            humantime::format_duration(Duration::from_secs(predicted.as_secs())),
+            humantime::format_duration(Duration::from_secs(plan.totals.duration.as_secs().max(1))),
+            humantime::format_duration(Duration::from_millis(plan.policy.budget.as_millis() as u64)),
+            humantime::format_duration(Duration::from_secs((plan.policy.budget.as_secs_f64() * a.speed).round() as u64)),
+        );
+        println!("files:  {}\n", dir.display());
+        let connector: Arc<dyn Connector> = Arc::new(SshConnector::new(SshOptions {
+            connect_timeout: Duration::from_secs(10),
+            ..SshOptions::default()
+        }));
+        let run_dir = default_run_dir(&dir.join("runs"), now, &plan.change.name);
+        let ctx = RunContext {
+            run_dir: run_dir.clone(),
+            inventory_file: estate_path.display().to_string(),
+            change_file: change_path.display().to_string(),
+            now,
+            operator: operator(),
+            progress,
+        };
+        let stop = stop_on_signals();
+        let result = carry_out(&plan, &rehearsal.inventory, &change, connector, &ctx, stop).await;
+        rehearsal.estate.shutdown().await;
+        match result {
+            Ok(report) => finish(&report, &run_dir),
+            Err(e) => {
+                eprintln!("error: {e}");
+                Exit::CannotStart
+            }
+        }
+    })
+}

@@ -1,0 +1,217 @@
+//! `poolpatch run` and `poolpatch status`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use poolpatch_plans::Plan;
+use tokio::sync::watch;
+
+use super::plan::load_and_plan;
+use super::{Exit, print_diagnostics};
+use crate::exec::{RunContext, RunReport, carry_out};
+use crate::lock::{InventoryLock, operator};
+use crate::progress::ProgressMode;
+use crate::remote::{Connector, SshConnector, SshOptions};
+
+/// Arguments of `poolpatch run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The inventory file (docs/usage/inventory.md).
+    #[arg(long, short)]
+    pub inventory: PathBuf,
+    /// The change file (docs/usage/change.md).
+    #[arg(long, short)]
+    pub change: PathBuf,
+    /// The run directory (journal, plan.json). Default: RUNS/<UTC time>-<change name>.
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// Where run directories are created when --run-dir is not given.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Record the host keys of servers that have none in their known_hosts file (never a
+    /// changed key). Without it, an unknown key stops that server.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Plain progress lines instead of live bars, even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+/// Arguments of `poolpatch status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The run directory.
+    #[arg(long)]
+    pub run: PathBuf,
+}
+
+/// A directory name from the time and the change's name.
+pub(crate) fn default_run_dir(runs: &Path, now: jiff::Timestamp, change: &str) -> PathBuf {
+    let slug: String = change
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .take(6)
+        .collect::<Vec<_>>()
+        .join("-");
+    runs.join(format!("{}-{slug}", now.strftime("%Y%m%dT%H%M%SZ")))
+}
+
+/// Stops starting new servers on the first SIGINT or SIGTERM.
+pub(crate) fn stop_on_signals() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        eprintln!(
+            "poolpatch: stopping: no new server starts; servers in flight finish or are restored. The journal records it."
+        );
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Prints how a run ended and turns it into an exit code.
+pub(crate) fn finish(report: &RunReport, run_dir: &Path) -> Exit {
+    let s = &report.summary;
+    println!(
+        "\n{} done, {} failed or restored unfinished, {} skipped, {} breaches",
+        s.done(),
+        s.failed(),
+        s.skipped(),
+        report.breaches
+    );
+    if let Some(h) = &s.halted {
+        println!("halted: {h}");
+    }
+    println!("journal: {}", report.journal.display());
+    println!("status:  poolpatch status --run {}", run_dir.display());
+    if report.breaches > 0 {
+        Exit::Breach
+    } else if s.failed() > 0 || s.skipped() > 0 || s.halted.is_some() {
+        Exit::Incomplete
+    } else {
+        Exit::Ok
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        Exit::Internal
+    })
+}
+
+/// Carries out the plan on the real servers.
+pub fn run(a: &RunArgs) -> Exit {
+    let (inventory, change, plan) = match load_and_plan(&a.inventory, &a.change) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    if let Err(d) = change.verify_installers() {
+        print_diagnostics(&d);
+        return Exit::CannotStart;
+    }
+    report_unscheduled(&plan);
+    let now = jiff::Timestamp::now();
+    let run_dir = a
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| default_run_dir(&a.runs, now, &plan.change.name));
+    let holder = format!("{}, run {}", operator(), run_dir.display());
+    let _lock = match InventoryLock::acquire(&a.inventory, &holder) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::CannotStart;
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return e,
+    };
+    let progress = if a.plain {
+        ProgressMode::Lines
+    } else {
+        ProgressMode::detect()
+    };
+    let connector: Arc<dyn Connector> = Arc::new(SshConnector::new(SshOptions {
+        connect_timeout: plan.policy.connect_timeout,
+        accept_new_host_keys: a.accept_new_host_keys,
+        ..SshOptions::default()
+    }));
+    let ctx = RunContext {
+        run_dir: run_dir.clone(),
+        inventory_file: a.inventory.display().to_string(),
+        change_file: a.change.display().to_string(),
+        now,
+        operator: operator(),
+        progress,
+    };
+    let result = rt.block_on(async {
+        let stop = stop_on_signals();
+        carry_out(&plan, &inventory, &change, connector, &ctx, stop).await
+    });
+    match result {
+        Ok(report) => finish(&report, &run_dir),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Exit::CannotStart
+        }
+    }
+}
+
+/// Warns about servers the plan leaves out.
+pub(crate) fn report_unscheduled(plan: &Plan) {
+    for s in plan.not_scheduled() {
+        if let Some(n) = &s.not_scheduled {
+            eprintln!("warning: {} is not scheduled: {}", s.fqdn, n.message);
+        }
+    }
+}
+
+/// Shows where a run stands.
+pub fn status(a: &StatusArgs) -> Exit {
+    match crate::status::read(&a.run) {
+        Ok(s) => {
+            print!("{}", s.to_text());
+            if !s.breaches.is_empty() {
+                Exit::Breach
+            } else if s.finished
+                && s.servers
+                    .iter()
+                    .all(|(_, st)| matches!(st, crate::status::ServerState::Done { .. }))
+            {
+                Exit::Ok
+            } else {
+                Exit::Incomplete
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Exit::Invalid
+        }
+    }
+}
