@@ -1,4 +1,5 @@
-//! `poolpatch demo`: the example estate patched against simulated hosts, on any machine.
+//! `poolpatch demo`: the example estate (or the operator's own, for a rehearsal) patched
+//! against simulated hosts, on any machine.
 //!
 //! The example inventory, change file and (placeholder) installers are built into the
 //! binary and written to a work directory, so the demo needs nothing but poolpatch. Each
@@ -13,7 +14,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::Exit;
-use super::run::{default_run_dir, finish, stop_on_signals};
+use super::run::{default_run_dir, finish, report_unscheduled, stop_on_signals};
 use crate::exec::{RunContext, carry_out};
 use crate::lock::operator;
 use crate::progress::ProgressMode;
@@ -51,6 +52,13 @@ pub struct DemoArgs {
     /// Plain progress lines instead of live bars, even on a terminal.
     #[arg(long)]
     pub plain: bool,
+    /// Rehearse this inventory instead of the example (with --change): its servers are
+    /// simulated on loopback, whatever addresses it names; nothing else is contacted.
+    #[arg(long, short, requires = "change")]
+    pub inventory: Option<PathBuf>,
+    /// The change file to rehearse (with --inventory).
+    #[arg(long, short, requires = "inventory")]
+    pub change: Option<PathBuf>,
 }
 
 fn write_examples(dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
@@ -127,6 +135,7 @@ pub fn demo(a: &DemoArgs) -> Exit {
         let mut plan = poolpatch_plans::plan(&rehearsal.inventory, &change);
         let predicted = plan.totals.duration;
         compress_plan(&mut plan, a.speed);
+        report_unscheduled(&plan);
         println!(
             "poolpatch demo: {} — {} servers in {} pools, {} sites, simulated over SSH on loopback",
             plan.change.name,

@@ -67,7 +67,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Show where a run stands, from its journal.
     Status(run::StatusArgs),
-    /// Patch the built-in example estate against simulated servers (real SSH on loopback).
+    /// Patch the built-in example estate (or rehearse your own) against simulated servers
+    /// that speak real SSH on loopback.
     Demo(demo::DemoArgs),
 }
 
