@@ -15,9 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poolpatch_inventory::Server;
-use poolpatch_plans::procedure::{
-    EXIT_NET_ALREADY_STARTED, EXIT_REBOOT_REQUIRED, Procedure, Step, StepKind,
-};
+use poolpatch_plans::procedure::{EXIT_REBOOT_REQUIRED, Procedure, Step, StepKind};
 use tokio::time::{Instant, sleep, sleep_until};
 
 use super::recorder::Recorder;
@@ -440,7 +438,7 @@ impl<'a> ServerRun<'a> {
             server: server.clone(),
             pool: self.job.server.pool.to_string(),
         });
-        let mut steps = self.job.procedure.outage.clone();
+        let steps = self.job.procedure.outage.clone();
         let mut i = 0;
         while i < steps.len() {
             let remaining: Vec<StepKind> = steps[i..].iter().map(|s| s.kind).collect();
@@ -505,14 +503,6 @@ impl<'a> ServerRun<'a> {
                 }
                 if let Err(e) = self.wait_for_reboot(&mut clock).await {
                     return self.fail_unrestored(Some(StepKind::Reboot), e);
-                }
-                // w3svc starts with Windows: after the restart, step 10 finds it running.
-                for later in &mut steps[i + 1..] {
-                    if later.kind == StepKind::StartW3svc
-                        && !later.ok_exit_codes.contains(&EXIT_NET_ALREADY_STARTED)
-                    {
-                        later.ok_exit_codes.push(EXIT_NET_ALREADY_STARTED);
-                    }
                 }
             }
             i += 1;
