@@ -149,6 +149,11 @@ impl Rehearsed {
         j
     }
 
+    /// How the server `fqdn` ended.
+    pub fn outcome(&self, fqdn: &str) -> &ServerOutcome {
+        outcome(&self.report, fqdn)
+    }
+
     /// The simulated host of `fqdn`.
     pub fn host(&self, fqdn: &str) -> SimHost {
         self.rehearsal
@@ -187,6 +192,11 @@ impl Simulated {
         let j = Journaled::read(&self.run_dir());
         j.check_against(&self.report);
         j
+    }
+
+    /// How the server `fqdn` ended.
+    pub fn outcome(&self, fqdn: &str) -> &ServerOutcome {
+        outcome(&self.report, fqdn)
     }
 
     /// The simulated host of `fqdn`.
@@ -629,4 +639,14 @@ pub fn scope_pools(change: &mut Change, pools: &[&str]) {
             field: "scope.pools".into(),
         })
         .collect();
+}
+
+/// How the server `fqdn` ended in `report` (panics if the run did not have it).
+pub fn outcome<'a>(report: &'a RunReport, fqdn: &str) -> &'a ServerOutcome {
+    let key = Fqdn::parse(fqdn).unwrap_or_else(|e| panic!("{fqdn}: {e}"));
+    report
+        .summary
+        .outcomes
+        .get(&key)
+        .unwrap_or_else(|| panic!("{fqdn} is not in the run"))
 }
