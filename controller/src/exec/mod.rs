@@ -2,7 +2,7 @@
 //!
 //! - [`carry`]: a whole run: run directory, journal, progress, the run loop;
 //! - [`spec`]: turns the plan into jobs (scripts, timeouts, predictions from the plan);
-//! - [`run`]: the run loop across the estate (order, the plan's safety rules, preflight
+//! - [`run`](mod@run): the run loop across the estate (order, the plan's safety rules, preflight
 //!   ahead, halts);
 //! - [`server`]: one server's procedure, outage clock, watchdog and recovery path;
 //! - [`recorder`]: the run clock and where events go (journal first, then observers).
