@@ -138,6 +138,8 @@ pub async fn run(
     }
 
     let mut stopping: Option<String> = None;
+    // Once every sender is gone, nobody can ask to stop: `changed` would be ready forever.
+    let mut stop_open = true;
     loop {
         if stopping.is_none() && *stop.borrow() {
             stopping = Some("stopped by the operator".to_string());
@@ -201,7 +203,10 @@ pub async fn run(
 
         let next = tokio::select! {
             t = tasks.join_next() => t,
-            _ = stop.changed(), if stopping.is_none() => continue,
+            changed = stop.changed(), if stopping.is_none() && stop_open => {
+                stop_open = changed.is_ok();
+                continue;
+            }
         };
         let Some(joined) = next else { break };
         let result = match joined {
