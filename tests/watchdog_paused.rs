@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use poolpatch::exec::ServerOutcome;
+use poolpatch::exec::{ServerOutcome, carry_out};
 use poolpatch::journal::{Event, ExitRecord, Record, WatchdogAction};
 use poolpatch::sim::{
     ActionKind, Customize, Fault, FaultEffect, SimDurations, SimEventKind, SimHostConfig,
@@ -18,8 +18,8 @@ use poolpatch::sim::{
 use poolpatch_plans::change::OnBudgetExhausted;
 use poolpatch_plans::procedure::StepKind;
 use poolpatch_tests::{
-    DOCUMENTED, Journaled, Simulated, example, installer_finished, outage_actions, scope_pools,
-    simulate,
+    DOCUMENTED, Journaled, Simulated, Simulation, example, installer_finished, outage_actions,
+    scope_pools, simulate,
 };
 
 /// The mirror side of pool01.ams: the first server of its pool to be patched.
@@ -624,4 +624,42 @@ async fn a_slow_boot_past_the_budget_is_waited_for_then_services_are_restored() 
     let state = r.host(BE).state();
     assert!(state.services_running() && state.update_installed && !state.databases_updated);
     assert_principal_never_started(&r);
+}
+
+/// A caller that never stops a run may drop the stop channel's sender. The run loop must
+/// then stop watching the channel rather than spin on it: a spinning task never lets the
+/// paused clock advance (and burns a core on a real one), so the run would never end.
+#[test]
+fn a_run_whose_stop_sender_is_gone_still_ends() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        let report = rt.block_on(async {
+            let (inventory, mut change) = example();
+            scope_pools(&mut change, &["se01.ams.contoso.com"]);
+            let sim = Simulation::new(&inventory, &change, SimDurations::default(), None);
+            let plan = poolpatch_plans::plan(&sim.inventory, &change);
+            let (_, never) = tokio::sync::watch::channel(false);
+            carry_out(
+                &plan,
+                &sim.inventory,
+                &change,
+                sim.connector.clone(),
+                &sim.context(),
+                never,
+            )
+            .await
+            .expect("the run starts")
+        });
+        let _ = done_tx.send(report);
+    });
+    // A guard against a hang, not a measure of speed: the run takes well under a second.
+    let report = done_rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the run ended");
+    assert_eq!(report.summary.done(), 1, "{:?}", report.summary);
 }
