@@ -1,9 +1,10 @@
 //! How long each step is expected to take, and where that expectation comes from.
 //!
 //! An estimate is resolved from the most specific source that has one: the server's entry in
-//! the change file's `estimates.servers`, its pool's entry in `estimates.pools`, the change
-//! file's `estimates.defaults`, and finally the built-in [`DEFAULT_ESTIMATES`]. Later, the
-//! history of past runs becomes another source ([`EstimateSource`] is open for it).
+//! the change file's `estimates.servers` (the operator said so), the server's own history of
+//! past runs (a percentile of the durations observed, once there are enough of them; see
+//! [`crate::history`]), its pool's entry in `estimates.pools`, the change file's
+//! `estimates.defaults`, and finally the built-in [`DEFAULT_ESTIMATES`].
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use poolpatch_inventory::Fqdn;
 use serde::{Deserialize, Serialize};
 
 use crate::change::Change;
+use crate::history::History;
 use crate::procedure::StepKind;
 
 const fn mins(m: u64) -> Duration {
@@ -61,16 +63,42 @@ pub enum EstimateSource {
         /// The server's FQDN.
         server: String,
     },
+    /// The server's own history: the `percentile`th percentile of the durations of this
+    /// step observed in past runs (successful, not part of a recovery).
+    History {
+        /// The server's FQDN.
+        server: String,
+        /// Which percentile (nearest rank), e.g. 90.
+        percentile: u8,
+        /// How many durations it was taken from.
+        samples: usize,
+        /// How many runs those durations come from.
+        runs: usize,
+    },
 }
 
 impl EstimateSource {
-    /// A short label for tables: `built-in`, `change`, `pool`, `server`.
+    /// A short label: `built-in`, `change`, `pool`, `server`, `history`.
     pub fn label(&self) -> &'static str {
         match self {
             EstimateSource::BuiltIn => "built-in",
             EstimateSource::ChangeDefault => "change",
             EstimateSource::Pool { .. } => "pool",
             EstimateSource::Server { .. } => "server",
+            EstimateSource::History { .. } => "history",
+        }
+    }
+
+    /// The label for tables: [`label`](Self::label), with the percentile and the number of
+    /// samples for history (`history p90 of 5`).
+    pub fn describe(&self) -> String {
+        match self {
+            EstimateSource::History {
+                percentile,
+                samples,
+                ..
+            } => format!("history p{percentile} of {samples}"),
+            other => other.label().to_string(),
         }
     }
 
@@ -79,7 +107,10 @@ impl EstimateSource {
         match self {
             EstimateSource::BuiltIn | EstimateSource::ChangeDefault => "estimates.defaults".into(),
             EstimateSource::Pool { pool } => format!("estimates.pools[\"{pool}\"]"),
-            EstimateSource::Server { server } => format!("estimates.servers[\"{server}\"]"),
+            // An explicit server estimate wins over the server's history.
+            EstimateSource::Server { server } | EstimateSource::History { server, .. } => {
+                format!("estimates.servers[\"{server}\"]")
+            }
         }
     }
 }
@@ -97,16 +128,26 @@ pub struct Estimate {
 #[derive(Debug, Clone, Copy)]
 pub struct Estimator<'a> {
     change: &'a Change,
+    history: Option<&'a History>,
 }
 
 impl<'a> Estimator<'a> {
-    /// An estimator for `change`.
+    /// An estimator for `change`, without history.
     pub fn new(change: &'a Change) -> Self {
-        Estimator { change }
+        Estimator {
+            change,
+            history: None,
+        }
     }
 
-    /// The estimate of a step of `kind` on `server` of `pool`: server override, pool
-    /// override, change default, built-in default, in that order.
+    /// An estimator for `change` that also learns from `history`.
+    pub fn with_history(change: &'a Change, history: Option<&'a History>) -> Self {
+        Estimator { change, history }
+    }
+
+    /// The estimate of a step of `kind` on `server` of `pool`: server override, the
+    /// server's history (when it has enough samples), pool override, change default,
+    /// built-in default, in that order.
     pub fn estimate(&self, pool: &Fqdn, server: &Fqdn, kind: StepKind) -> Estimate {
         let e = &self.change.estimates;
         if let Some(d) = e.servers.get(server).and_then(|o| o.steps.get(&kind)) {
@@ -114,6 +155,17 @@ impl<'a> Estimator<'a> {
                 duration: *d,
                 source: EstimateSource::Server {
                     server: server.to_string(),
+                },
+            };
+        }
+        if let Some(h) = self.history.and_then(|h| h.estimate(server, kind)) {
+            return Estimate {
+                duration: h.duration,
+                source: EstimateSource::History {
+                    server: server.to_string(),
+                    percentile: h.percentile,
+                    samples: h.samples,
+                    runs: h.runs,
                 },
             };
         }

@@ -12,6 +12,7 @@
 //!   script of every step and the `Install-CsDatabase` variant chosen by role;
 //! - [`quote`]: PowerShell literal quoting and `-EncodedCommand`;
 //! - [`estimates`]: step duration estimates and where they come from;
+//! - [`history`]: what past runs observed, read from their run directories;
 //! - [`render`]: the plan as terminal text and as Markdown;
 //! - [`safety`]: the rules that decide whether a server may start now, shared by the
 //!   scheduler and the executor;
@@ -20,6 +21,7 @@
 
 pub mod change;
 pub mod estimates;
+pub mod history;
 pub mod plan;
 pub mod procedure;
 pub mod quote;

@@ -10,6 +10,7 @@ use poolpatch_inventory::{Inventory, MirrorRole, Pool, Role, Server};
 use super::{Impact, ImpactKind, PlannedStep, ServerPlan, Verdict};
 use crate::change::{Change, OnBudgetExhausted};
 use crate::estimates::EstimateSource;
+use crate::history::History;
 use crate::procedure::{FinalStep, StepKind};
 use crate::safety::Estate;
 use crate::units::format_duration as fmt;
@@ -31,16 +32,28 @@ pub(super) fn over_budget_fix(
         .filter(|s| s.estimate > over && s.step.kind != StepKind::Reboot)
         .max_by_key(|s| (s.estimate, Reverse(s.step.kind)))
     {
-        let source = match &s.estimate_source {
-            EstimateSource::BuiltIn => "built-in default".to_string(),
-            other => format!("from {}", other.where_to_change()),
-        };
-        options.push(format!(
-            "if {} really takes less, lower its estimate ({}, {source}) below {}",
-            s.step.kind.name(),
-            fmt(s.estimate),
-            fmt(s.estimate - over)
-        ));
+        if let EstimateSource::History { .. } = &s.estimate_source {
+            // History is measured: only an explicit server estimate overrides it.
+            options.push(format!(
+                "if {kind} really takes less now, set `{}.{kind}` below {} (an explicit estimate wins over the history, which puts it at {}: {})",
+                s.estimate_source.where_to_change(),
+                fmt(s.estimate - over),
+                fmt(s.estimate),
+                s.estimate_source.describe(),
+                kind = s.step.kind.name(),
+            ));
+        } else {
+            let source = match &s.estimate_source {
+                EstimateSource::BuiltIn => "built-in default".to_string(),
+                other => format!("from {}", other.where_to_change()),
+            };
+            options.push(format!(
+                "if {} really takes less, lower its estimate ({}, {source}) below {}",
+                s.step.kind.name(),
+                fmt(s.estimate),
+                fmt(s.estimate - over)
+            ));
+        }
     }
     if final_step == FinalStep::Reboot
         && let Some(r) = outage.iter().find(|s| s.step.kind == StepKind::Reboot)
@@ -239,5 +252,66 @@ pub(super) fn notes(
             ));
         }
     }
+    notes
+}
+
+/// Notes on the history of past runs, when the plan was given one: how estimates learn from
+/// it and how many come from it, and explicit server estimates below what history shows.
+pub(super) fn history_notes(history: Option<&History>, servers: &[ServerPlan]) -> Vec<String> {
+    let Some(h) = history else {
+        return Vec::new();
+    };
+    let p = h.policy();
+    let mut from_history = 0;
+    let mut servers_from_history = 0;
+    let mut below = Vec::new();
+    for s in servers {
+        let steps: Vec<&PlannedStep> = s.steps.preflight.iter().chain(&s.steps.outage).collect();
+        let n = steps
+            .iter()
+            .filter(|st| matches!(st.estimate_source, EstimateSource::History { .. }))
+            .count();
+        from_history += n;
+        servers_from_history += usize::from(n > 0);
+        let Ok(fqdn) = poolpatch_inventory::Fqdn::parse(&s.fqdn) else {
+            continue;
+        };
+        for st in steps {
+            if let EstimateSource::Server { server } = &st.estimate_source
+                && let Some(e) = h.estimate(&fqdn, st.step.kind)
+                && e.duration > st.estimate
+            {
+                below.push(format!(
+                    "estimates.servers[\"{server}\"] sets {kind} to {}, below what its history shows ({}, p{} of {} in {} run{}): the explicit estimate wins; check it still holds.",
+                    fmt(st.estimate),
+                    fmt(e.duration),
+                    e.percentile,
+                    e.samples,
+                    e.runs,
+                    if e.runs == 1 { "" } else { "s" },
+                    kind = st.step.kind.name(),
+                ));
+            }
+        }
+    }
+    let runs = h.runs();
+    let mut notes = vec![format!(
+        "Estimates learn from the history of {runs} past run{}: a step of a server takes the {}th percentile of its own successful durations once it has at least {} of them (shown as `history p{} of N`); an `estimates.servers` entry still wins over it. {}",
+        if runs == 1 { "" } else { "s" },
+        p.percentile(),
+        p.min_samples(),
+        p.percentile(),
+        if from_history == 0 {
+            "No estimate of this plan comes from it.".to_string()
+        } else {
+            format!(
+                "{from_history} step estimate{} on {servers_from_history} server{} {} from it.",
+                if from_history == 1 { "" } else { "s" },
+                if servers_from_history == 1 { "" } else { "s" },
+                if from_history == 1 { "comes" } else { "come" }
+            )
+        }
+    )];
+    notes.extend(below);
     notes
 }

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::change::Change;
 use crate::estimates::Estimator;
+use crate::history::History;
 use crate::procedure::{
     FinalStep, InstallerOnHost, Procedure, Step, installer_file_name, procedure,
 };
@@ -30,12 +31,25 @@ pub struct PlanInput<'a> {
     pub inventory: &'a Inventory,
     /// The validated change (ideally also checked with `Change::check_against`).
     pub change: &'a Change,
+    /// The history of past runs the estimates learn from, if any (see
+    /// [`crate::history`]).
+    pub history: Option<&'a History>,
 }
 
 impl<'a> PlanInput<'a> {
     /// The inputs of a plan.
     pub fn new(inventory: &'a Inventory, change: &'a Change) -> Self {
-        PlanInput { inventory, change }
+        PlanInput {
+            inventory,
+            change,
+            history: None,
+        }
+    }
+
+    /// The same inputs, with estimates that learn from `history`.
+    pub fn with_history(mut self, history: &'a History) -> Self {
+        self.history = Some(history);
+        self
     }
 }
 
@@ -59,7 +73,9 @@ struct Work {
 
 /// [`plan`] with all inputs in one value.
 pub fn plan_with(input: &PlanInput<'_>) -> Plan {
-    let PlanInput { inventory, change } = *input;
+    let PlanInput {
+        inventory, change, ..
+    } = *input;
     let scope = change.scope.index();
     let limits = Limits {
         max_pools: usize::try_from(change.concurrency.pools).unwrap_or(usize::MAX),
@@ -67,7 +83,7 @@ pub fn plan_with(input: &PlanInput<'_>) -> Plan {
         threshold: change.outage.threshold,
     };
     let estate = Estate::new(inventory, |p, s| scope.contains(p, s), limits);
-    let estimator = Estimator::new(change);
+    let estimator = Estimator::with_history(change, input.history);
     let pairs: Vec<(&Pool, &Server)> = inventory
         .pools
         .iter()
@@ -280,7 +296,8 @@ pub fn plan_with(input: &PlanInput<'_>) -> Plan {
         servers_out_of_scope: out_of_scope.len(),
         pools_in_scope: estate.pools().iter().filter(|p| p.in_scope > 0).count(),
     };
-    let notes = advice::notes(inventory, change, &estate, &servers);
+    let mut notes = advice::notes(inventory, change, &estate, &servers);
+    notes.extend(advice::history_notes(input.history, &servers));
     Plan {
         schema: PLAN_SCHEMA.to_string(),
         change: change_info(change),

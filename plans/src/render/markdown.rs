@@ -271,7 +271,7 @@ fn server_markdown(s: &ServerPlan) -> String {
                 st.step.kind.name().into(),
                 code(&st.step.command),
                 format_duration(st.estimate),
-                st.estimate_source.label().into(),
+                st.estimate_source.describe(),
                 format_duration(st.timeout),
             ]));
         }

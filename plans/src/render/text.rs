@@ -276,7 +276,7 @@ fn server_text(s: &ServerPlan) -> String {
                 st.at.map_or_else(|| "-".into(), format_offset),
                 st.step.kind.name().into(),
                 format_duration(st.estimate),
-                st.estimate_source.label().into(),
+                st.estimate_source.describe(),
                 format_duration(st.timeout),
                 st.step.command.clone(),
             ]);
