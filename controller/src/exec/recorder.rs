@@ -76,11 +76,12 @@ impl Recorder {
     /// reported loudly; the run goes on (stopping mid-outage would be worse), and the
     /// event still reaches observers and the log.
     pub fn record(&self, event: Event) {
-        let elapsed_ms = u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let at = self.clock.now();
         // A poisoned lock means another task panicked mid-append; the writer itself is
         // still usable (each append is one write), so take it anyway.
         let mut writer = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // Read the clock under the lock, so that times never go back along the journal.
+        let elapsed_ms = u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let at = self.clock.now();
         let record = match writer.append(at, elapsed_ms, event.clone()) {
             Ok(r) => r,
             Err(e) => {
