@@ -26,6 +26,16 @@ fn default_reconnect_within(plan: &Plan) -> Duration {
     plan.policy.threshold
 }
 
+/// Pause between attempts to reach a server that dropped or restarted: a tenth of the
+/// connect timeout (at least 100 ms), and never more than a hundredth of the budget, so
+/// that a rehearsal whose plan is compressed (the connect timeout is not) does not spend
+/// its budget waiting between attempts.
+fn reconnect_every(plan: &Plan) -> Duration {
+    (plan.policy.connect_timeout / 10)
+        .max(Duration::from_millis(100))
+        .min(plan.policy.budget / 100)
+}
+
 /// Builds the run of every server the plan schedules, in the plan's order.
 ///
 /// Fails if the plan names a server or pool the inventory does not have (the plan was made
@@ -105,7 +115,7 @@ pub fn run_spec(plan: &Plan, inventory: &Inventory, change: &Change) -> Result<R
                 poolpatch_plans::change::OnBudgetExhausted::Finish => WatchdogAction::Finish,
             },
             reconnect_within: default_reconnect_within(plan),
-            reconnect_every: (plan.policy.connect_timeout / 10).max(Duration::from_millis(100)),
+            reconnect_every: reconnect_every(plan),
         },
         on_failure: plan.policy.on_failure,
         preflight_parallel: 8,
