@@ -7,7 +7,7 @@ use clap::Args;
 use poolpatch_plans::Plan;
 use tokio::sync::watch;
 
-use super::plan::load_and_plan;
+use super::plan::{HistoryArgs, load_and_plan_with};
 use super::{Exit, print_diagnostics};
 use crate::exec::{RunContext, RunReport, carry_out};
 use crate::lock::{InventoryLock, operator};
@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// Plain progress lines instead of live bars, even on a terminal.
     #[arg(long)]
     pub plain: bool,
+    /// Past runs the estimates learn from: give the same as to `poolpatch plan`, so that
+    /// the run carries out the plan that was approved.
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 /// Arguments of `poolpatch status`.
@@ -126,7 +130,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 
 /// Carries out the plan on the real servers.
 pub fn run(a: &RunArgs) -> Exit {
-    let (inventory, change, plan) = match load_and_plan(&a.inventory, &a.change) {
+    let (inventory, change, plan) = match load_and_plan_with(&a.inventory, &a.change, &a.history) {
         Ok(x) => x,
         Err(e) => return e,
     };
