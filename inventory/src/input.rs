@@ -5,7 +5,7 @@
 //! reported and read as absent, so that the next stage ([`crate::validate`]) still sees the
 //! rest of the file and can check references between values.
 //!
-//! To add a field (a site's `windows:`, say): add it to the input struct, read it in the
+//! To add a field (as a site's `windows:` was): add it to the input struct, read it in the
 //! matching `decode_*` function, and carry it over in [`crate::validate`]; unknown-field
 //! reports and "did you mean" follow from the read.
 
@@ -15,6 +15,7 @@ use crate::load::LoadOptions;
 use crate::model::{CollocatedDatabase, Edition, Fqdn, MirrorRole, Product};
 use crate::ssh::{self, Level, SshInput};
 use crate::values;
+use crate::windows::{self, WindowsInput};
 use crate::yaml::{Node, Value};
 
 /// The inventory format version this code reads.
@@ -40,6 +41,8 @@ pub(crate) struct SiteInput {
     pub name: Option<At<String>>,
     /// `time_zone`, canonical IANA spelling.
     pub time_zone: Option<At<String>>,
+    /// `windows`, when written and valid.
+    pub windows: Option<WindowsInput>,
 }
 
 /// One entry of `pools:`.
@@ -74,6 +77,8 @@ pub(crate) struct PoolInput {
     pub server_key: Option<At<()>>,
     /// `server` (Standard Edition).
     pub server: Option<ServerInput>,
+    /// `windows`, when written and valid (the site's otherwise).
+    pub windows: Option<WindowsInput>,
 }
 
 /// One entry of `front_ends:`.
@@ -245,11 +250,15 @@ fn decode_site(ctx: &mut Ctx, node: &Node, path: &str) -> Option<SiteInput> {
             "the site's IANA time zone, e.g. Europe/Amsterdam",
         )
         .and_then(|n| time_zone(ctx, n, &f.path_of("time_zone")));
+    let windows = f
+        .optional("windows")
+        .and_then(|n| windows::decode(ctx, n, &f.path_of("windows")));
     f.finish(ctx);
     Some(SiteInput {
         pos: node.pos,
         name,
         time_zone,
+        windows,
     })
 }
 
@@ -337,6 +346,9 @@ fn decode_pool(ctx: &mut Ctx, node: &Node, path: &str, opts: &LoadOptions) -> Op
         ),
         None => (None, None),
     };
+    let windows = f
+        .optional("windows")
+        .and_then(|n| windows::decode(ctx, n, &f.path_of("windows")));
     f.finish(ctx);
     Some(PoolInput {
         pos: node.pos,
@@ -353,6 +365,7 @@ fn decode_pool(ctx: &mut Ctx, node: &Node, path: &str, opts: &LoadOptions) -> Op
         back_ends,
         server_key,
         server,
+        windows,
     })
 }
 

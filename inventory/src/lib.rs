@@ -48,6 +48,7 @@ pub mod model;
 mod ssh;
 mod validate;
 mod values;
+pub mod windows;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Diagnostics, Pos};

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::diag::Pos;
+pub use crate::windows::WeeklyWindow;
 
 /// A fully qualified domain name, lower-cased (DNS names compare without case).
 ///
@@ -87,13 +88,16 @@ pub struct Inventory {
     pub pools: Vec<Pool>,
 }
 
-/// A site (a data centre, a region): the unit of time zone and, later, maintenance windows.
+/// A site (a data centre, a region): the unit of time zone and maintenance windows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Site {
     /// Unique name.
     pub name: String,
     /// IANA time zone name, known to be valid (`Europe/Amsterdam`).
     pub time_zone: String,
+    /// Weekly maintenance windows in `time_zone`; empty: any time (no `windows:`, or
+    /// `windows: any`). Overlapping windows are open while any of them is.
+    pub windows: Vec<WeeklyWindow>,
     /// Where the site is defined.
     #[serde(skip)]
     pub pos: Pos,
@@ -204,6 +208,10 @@ pub struct Pool {
     /// The servers poolpatch patches: the Back End servers of an Enterprise pool, or the
     /// single server of a Standard Edition pool.
     pub servers: Vec<Server>,
+    /// The pool's own maintenance windows, in its site's time zone, replacing the site's:
+    /// `None` when it has none (its site's apply); `Some` of an empty list for
+    /// `windows: any` (any time, whatever the site says). See [`Inventory::windows_of`].
+    pub windows: Option<Vec<WeeklyWindow>>,
     /// Where the pool is defined.
     #[serde(skip)]
     pub pos: Pos,
@@ -413,6 +421,15 @@ impl Inventory {
     /// The site with this name.
     pub fn site(&self, name: &str) -> Option<&Site> {
         self.sites.iter().find(|s| s.name == name)
+    }
+
+    /// The maintenance windows of `pool`'s servers: its own, else its site's; empty means
+    /// any time.
+    pub fn windows_of<'a>(&'a self, pool: &'a Pool) -> &'a [WeeklyWindow] {
+        match &pool.windows {
+            Some(own) => own,
+            None => self.site(&pool.site).map_or(&[], |s| &s.windows),
+        }
     }
 
     /// Every patched server, pool by pool in file order.

@@ -238,6 +238,11 @@ fn build(
             Some(Site {
                 name: s.name.as_ref()?.value.clone(),
                 time_zone: s.time_zone.as_ref()?.value.clone(),
+                windows: s
+                    .windows
+                    .clone()
+                    .map(crate::windows::WindowsInput::into_windows)
+                    .unwrap_or_default(),
                 pos: s.pos,
             })
         })
@@ -284,6 +289,10 @@ fn build_pool(
             })
             .collect::<Option<Vec<_>>>()?,
         servers,
+        windows: p
+            .windows
+            .clone()
+            .map(crate::windows::WindowsInput::into_windows),
         fqdn,
         pos: p.pos,
     })

@@ -12,4 +12,5 @@ mod rules_back_ends;
 mod rules_refs;
 mod rules_ssh;
 mod rules_values;
+mod rules_windows;
 mod scale;

@@ -109,14 +109,14 @@ fn unknown_fields_without_a_close_match_list_the_known_ones() {
         defaults:
           ssh: { user: svc-poolpatch, agent: true, known_hosts: /etc/kh }
         sites:
-          - { name: amsterdam, time_zone: Europe/Amsterdam, windows: [] }
+          - { name: amsterdam, time_zone: Europe/Amsterdam, region: emea }
         pools:
           - { fqdn: se01.ams.contoso.com, site: amsterdam, edition: standard, product: sfb2019, server: {} }
         ",
         (5, 53),
-        "sites[0].windows",
-        "unknown field `windows`",
-        "known fields here: name, time_zone",
+        "sites[0].region",
+        "unknown field `region`",
+        "known fields here: name, time_zone, windows",
     );
 }
 

@@ -60,6 +60,7 @@ pub fn build(sites: usize, specs: &[PoolSpec]) -> Inventory {
         .map(|i| Site {
             name: format!("site{i}"),
             time_zone: "UTC".into(),
+            windows: Vec::new(),
             pos: Pos::START,
         })
         .collect();
@@ -139,6 +140,7 @@ pub fn build(sites: usize, specs: &[PoolSpec]) -> Inventory {
                 .collect(),
             front_ends,
             servers,
+            windows: None,
             pos: Pos::START,
         });
     }
