@@ -210,6 +210,24 @@ mod tests {
     }
 
     #[test]
+    fn history_sources_are_described_and_overridden_per_server() {
+        let h = EstimateSource::History {
+            server: "s.example.com".into(),
+            percentile: 90,
+            samples: 5,
+            runs: 4,
+        };
+        assert_eq!(h.label(), "history");
+        assert_eq!(h.describe(), "history p90 of 5");
+        assert_eq!(h.where_to_change(), "estimates.servers[\"s.example.com\"]");
+        assert_eq!(EstimateSource::BuiltIn.describe(), "built-in");
+        assert_eq!(
+            serde_json::to_string(&h).unwrap(),
+            r#"{"kind":"history","server":"s.example.com","percentile":90,"samples":5,"runs":4}"#
+        );
+    }
+
+    #[test]
     fn most_specific_source_wins() {
         let text = "version: 1\nname: x\nupdate:\n  remote_dir: /srv/u\n  installers:\n    sfb2015: { file: a.exe, version: \"6.0.1.2\", sha256: \"0000000000000000000000000000000000000000000000000000000000000000\" }\nestimates:\n  defaults: { install-update: 10m, reboot: 6m }\n  pools: { p.example.com: { install-update: 15m, reboot: 7m } }\n  servers: { s.example.com: { install-update: 20m } }\n";
         let change = change_from_str("c.yaml", text).unwrap();

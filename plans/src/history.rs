@@ -540,6 +540,45 @@ mod tests {
         assert_eq!((e.samples, e.runs, e.percentile), (1, 1, 90));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_journal_bytes_are_read_without_panicking(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        ) {
+            let _ = parse_journal("r", &bytes);
+        }
+
+        #[test]
+        fn any_samples_give_an_estimate_among_them(
+            ms in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..40),
+            p in proptest::prelude::any::<u8>(),
+            min in 0usize..50,
+        ) {
+            let s = Fqdn::parse("be1.example.com").unwrap();
+            let policy = HistoryPolicy::new(p, min);
+            let h = History::from_observations(
+                policy,
+                ms.iter().enumerate().map(|(i, m)| Observation {
+                    run: format!("r{}", i % 3),
+                    server: s.clone(),
+                    step: StepKind::InstallUpdate,
+                    duration: Duration::from_millis(*m),
+                }),
+            );
+            match h.estimate(&s, StepKind::InstallUpdate) {
+                None => proptest::prop_assert!(ms.len() < policy.min_samples()),
+                Some(e) => {
+                    proptest::prop_assert!(ms.len() >= policy.min_samples());
+                    proptest::prop_assert_eq!(e.samples, ms.len());
+                    proptest::prop_assert!(e.runs <= 3);
+                    let lo = ms.iter().min().copied().unwrap_or(0) / 1000;
+                    let hi = ms.iter().max().copied().unwrap_or(0).div_ceil(1000);
+                    proptest::prop_assert!((lo..=hi).contains(&e.duration.as_secs()));
+                }
+            }
+        }
+    }
+
     #[test]
     fn journals_of_any_bytes_never_panic() {
         for bytes in [
