@@ -27,7 +27,7 @@ use poolpatch_inventory::Fqdn;
 use serde::Deserialize;
 
 use crate::estimates::{EstimateSource, default_estimate};
-use crate::plan::Plan;
+use crate::plan::PLAN_SCHEMA;
 use crate::procedure::StepKind;
 use crate::units::format_duration;
 
@@ -353,7 +353,14 @@ fn read_run(dir: &Path, label: &str) -> Result<RunObservations, String> {
     let plan_text = std::fs::read_to_string(dir.join(PLAN_FILE)).map_err(|e| {
         format!("cannot read its {PLAN_FILE} ({e}); a run directory holds {PLAN_FILE} and {JOURNAL_FILE}")
     })?;
-    let plan = Plan::from_json(&plan_text).map_err(|e| format!("{PLAN_FILE}: {e}"))?;
+    let plan: PlanLines = serde_json::from_str(&plan_text)
+        .map_err(|e| format!("{PLAN_FILE}: not a poolpatch plan: {e}"))?;
+    if plan.schema != PLAN_SCHEMA {
+        return Err(format!(
+            "{PLAN_FILE}: this poolpatch reads plans of schema `{PLAN_SCHEMA}`, not `{}`",
+            plan.schema
+        ));
+    }
     if let Some(why) = compressed_time(&plan) {
         return Err(format!(
             "a rehearsal: {why}; its durations are not those of production servers"
@@ -460,29 +467,69 @@ fn parse_journal(run: &str, bytes: &[u8]) -> Result<RunObservations, String> {
     })
 }
 
+/// The part of `plan.json` read here: enough to tell a rehearsal's plan, and nothing that
+/// later versions of the plan may reshape without changing its schema.
+#[derive(Deserialize)]
+struct PlanLines {
+    schema: String,
+    #[serde(default)]
+    servers: Vec<PlanServerLines>,
+}
+
+#[derive(Deserialize)]
+struct PlanServerLines {
+    fqdn: String,
+    steps: PlanStepsLines,
+}
+
+#[derive(Deserialize)]
+struct PlanStepsLines {
+    #[serde(default)]
+    preflight: Vec<PlanStepLines>,
+    #[serde(default)]
+    outage: Vec<PlanStepLines>,
+    #[serde(default)]
+    recovery: Vec<PlanStepLines>,
+    #[serde(default)]
+    reboot: Option<PlanStepLines>,
+}
+
+#[derive(Deserialize)]
+struct PlanStepLines {
+    kind: String,
+    estimate_secs: u64,
+    estimate_source: SourceLines,
+}
+
+#[derive(Deserialize)]
+struct SourceLines {
+    kind: String,
+}
+
 /// Why `plan` looks like a rehearsal's (its time compressed), if it does: a step whose
 /// estimate says it is the built-in default but is not. A plan with no built-in estimate
 /// cannot be told apart this way.
-fn compressed_time(plan: &Plan) -> Option<String> {
+fn compressed_time(plan: &PlanLines) -> Option<String> {
     plan.servers.iter().find_map(|s| {
         s.steps
             .preflight
             .iter()
             .chain(&s.steps.outage)
             .chain(&s.steps.recovery)
-            .chain(std::iter::once(&s.steps.reboot))
-            .find(|st| {
-                st.estimate_source == EstimateSource::BuiltIn
-                    && st.estimate != default_estimate(st.step.kind)
-            })
-            .map(|st| {
-                format!(
-                    "its {PLAN_FILE} shows compressed time ({} on {} has the built-in estimate {}, not {})",
-                    st.step.kind.name(),
-                    s.fqdn,
-                    format_duration(st.estimate),
-                    format_duration(default_estimate(st.step.kind))
-                )
+            .chain(&s.steps.reboot)
+            .find_map(|st| {
+                let kind = StepKind::from_name(&st.kind)?;
+                let default = default_estimate(kind);
+                (st.estimate_source.kind == "built-in" && st.estimate_secs != default.as_secs())
+                    .then(|| {
+                        format!(
+                            "its {PLAN_FILE} shows compressed time ({} on {} has the built-in estimate {}, not {})",
+                            kind.name(),
+                            s.fqdn,
+                            format_duration(Duration::from_secs(st.estimate_secs)),
+                            format_duration(default)
+                        )
+                    })
             })
     })
 }
