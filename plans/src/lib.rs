@@ -17,7 +17,9 @@
 //! - [`safety`]: the rules that decide whether a server may start now, shared by the
 //!   scheduler and the executor;
 //! - [`schedule`]: the list scheduler that simulates the timeline;
-//! - [`units`]: durations, sizes, staging paths, digests.
+//! - [`units`]: durations, sizes, staging paths, digests;
+//! - [`windows`]: maintenance-window arithmetic (weekly windows in a time zone, blackouts,
+//!   daylight saving).
 
 pub mod change;
 pub mod estimates;
@@ -34,3 +36,4 @@ mod testing;
 pub use change::{Change, change_from_str, load_change};
 pub use plan::{Plan, PlanInput, plan, plan_with};
 pub mod units;
+pub mod windows;
