@@ -18,6 +18,11 @@ pub const DURATION_EXAMPLES: &str = "write a number and a unit, such as `90s`, `
 /// Parses a duration such as `25m`, `90s` or `1h 30m` (humantime's grammar), in whole
 /// seconds, from zero to [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    parse_duration_up_to(s, MAX_DURATION)
+}
+
+/// [`parse_duration`] with another longest value (a canary's bake may last days).
+pub fn parse_duration_up_to(s: &str, max: Duration) -> Result<Duration, String> {
     let t = s.trim();
     if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!("`{t}` has no unit"));
@@ -26,11 +31,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if d.subsec_nanos() != 0 {
         return Err(format!("`{t}` is not a whole number of seconds"));
     }
-    if d > MAX_DURATION {
-        return Err(format!(
-            "`{t}` is longer than {}, which no step or budget needs",
-            format_duration(MAX_DURATION)
-        ));
+    if d > max {
+        return Err(if max == MAX_DURATION {
+            format!(
+                "`{t}` is longer than {}, which no step or budget needs",
+                format_duration(MAX_DURATION)
+            )
+        } else {
+            format!("`{t}` is longer than {}", format_duration(max))
+        });
     }
     Ok(d)
 }

@@ -59,19 +59,15 @@ fn unknown_help<'a>(
     }
 }
 
-pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<(), Diagnostics> {
-    let names = Names::of(inventory);
-    let mut diags = Diagnostics::new();
-    let file = change.file.as_str();
-    let err = |diags: &mut Diagnostics, pos: Pos, field: &str, message: String, help: String| {
+/// Every site, pool and server `scope` names exists in the inventory.
+fn check_scope_names(names: &Names<'_>, scope: &super::Scope, file: &str, diags: &mut Diagnostics) {
+    let mut err = |pos: Pos, field: &str, message: String, help: String| {
         diags.push(Diagnostic::new(file, pos, field, message).help(help));
     };
-
-    for site in &change.scope.sites {
+    for site in &scope.sites {
         if !names.sites.contains(site.value.as_str()) {
             let help = unknown_help(&site.value, names.sites.iter().copied(), "site");
             err(
-                &mut diags,
                 site.pos,
                 &site.field,
                 format!("there is no site `{}` in the inventory", site.value),
@@ -79,16 +75,17 @@ pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<()
             );
         }
     }
-    let pool_names = || names.pools.iter().map(|p| p.as_str());
-    let server_names = || names.servers.iter().map(|s| s.as_str());
-    for pool in &change.scope.pools {
+    for pool in &scope.pools {
         if !names.pools.contains(&pool.value) {
             let help = match names.what_is(&pool.value) {
                 Some(what) => format!("`{}` is {what}", pool.value),
-                None => unknown_help(pool.value.as_str(), pool_names(), "pool"),
+                None => unknown_help(
+                    pool.value.as_str(),
+                    names.pools.iter().map(|p| p.as_str()),
+                    "pool",
+                ),
             };
             err(
-                &mut diags,
                 pool.pos,
                 &pool.field,
                 format!("there is no pool `{}` in the inventory", pool.value),
@@ -96,14 +93,17 @@ pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<()
             );
         }
     }
-    for server in &change.scope.servers {
+    for server in &scope.servers {
         if !names.servers.contains(&server.value) {
             let help = match names.what_is(&server.value) {
                 Some(what) => format!("`{}` is {what}", server.value),
-                None => unknown_help(server.value.as_str(), server_names(), "server"),
+                None => unknown_help(
+                    server.value.as_str(),
+                    names.servers.iter().map(|s| s.as_str()),
+                    "server",
+                ),
             };
             err(
-                &mut diags,
                 server.pos,
                 &server.field,
                 format!(
@@ -114,6 +114,24 @@ pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<()
             );
         }
     }
+}
+
+pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<(), Diagnostics> {
+    let names = Names::of(inventory);
+    let mut diags = Diagnostics::new();
+    let file = change.file.as_str();
+    let err = |diags: &mut Diagnostics, pos: Pos, field: &str, message: String, help: String| {
+        diags.push(Diagnostic::new(file, pos, field, message).help(help));
+    };
+
+    check_scope_names(&names, &change.scope, file, &mut diags);
+    for stage in &change.stages {
+        if let Some(scope) = &stage.scope {
+            check_scope_names(&names, scope, file, &mut diags);
+        }
+    }
+    let pool_names = || names.pools.iter().map(|p| p.as_str());
+    let server_names = || names.servers.iter().map(|s| s.as_str());
     for (pool, o) in &change.estimates.pools {
         if !names.pools.contains(pool) {
             let help = match names.what_is(pool) {
@@ -186,6 +204,7 @@ pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<()
             ),
         );
     }
+    let names_ok = diags.is_empty();
     if diags.is_empty() && selected == 0 && !change.scope.is_everything() {
         let pos = [
             change.scope.sites.first().map(|s| (s.pos, "scope.sites")),
@@ -208,6 +227,14 @@ pub(super) fn check_against(change: &Change, inventory: &Inventory) -> Result<()
             "name a site, pool or server that has back ends to patch".into(),
         );
     }
+    // The stages are checked once the names they use are known to exist.
+    super::rollout::check(
+        change,
+        inventory,
+        &names.sites,
+        names_ok && selected > 0,
+        &mut diags,
+    );
     if diags.is_empty() {
         Ok(())
     } else {

@@ -10,6 +10,7 @@ use poolpatch_inventory::diag::did_you_mean;
 use poolpatch_inventory::yaml::{self, Node};
 use poolpatch_inventory::{Diagnostics, Fqdn, Product};
 
+use super::rollout;
 use super::values::{fqdns, map_entries, positive_duration, size, step_durations, texts};
 use super::{
     CHANGE_FORMAT_VERSION, Change, Concurrency, DEFAULT_BUDGET, DEFAULT_CONNECT_TIMEOUT,
@@ -108,6 +109,7 @@ pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change
             steps: BTreeMap::new(),
         }),
     };
+    let rollout = rollout::decode(&mut ctx, &mut f);
     f.finish(&mut ctx);
 
     match (
@@ -121,6 +123,7 @@ pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change
         final_step,
         estimates,
         timeouts,
+        rollout,
     ) {
         (
             Some(version),
@@ -133,6 +136,7 @@ pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change
             Some(final_step),
             Some(estimates),
             Some(timeouts),
+            Some(rollout),
         ) if ctx.diags.is_empty() => Ok(Change {
             file: file.to_string(),
             base_dir,
@@ -146,6 +150,10 @@ pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change
             final_step,
             estimates,
             timeouts,
+            stages: rollout.stages,
+            stages_pos: rollout.stages_pos,
+            failure_limit: rollout.failure_limit,
+            blackouts: rollout.blackouts,
         }),
         _ => Err(failed(ctx)),
     }
@@ -328,18 +336,29 @@ fn installers(ctx: &mut Ctx, node: &Node, base_dir: &Path) -> Option<BTreeMap<Pr
 }
 
 fn scope(ctx: &mut Ctx, node: &Node) -> Option<Scope> {
-    let mut f = ctx.fields(node, "scope")?;
+    scope_at(
+        ctx,
+        node,
+        "scope",
+        "list `sites:`, `pools:` or `servers:`, or remove `scope:` to patch every server of the inventory",
+    )
+}
+
+/// A scope (`sites`, `pools`, `servers`) at `path`; one that names nothing is refused with
+/// `empty_help`, so that a mistake never widens it to everything.
+pub(super) fn scope_at(ctx: &mut Ctx, node: &Node, path: &str, empty_help: &str) -> Option<Scope> {
+    let mut f = ctx.fields(node, path)?;
     let pos = f.pos();
     let sites = match f.optional("sites") {
-        Some(n) => texts(ctx, n, "scope.sites"),
+        Some(n) => texts(ctx, n, &f.path_of("sites")),
         None => Some(Vec::new()),
     };
     let pools = match f.optional("pools") {
-        Some(n) => fqdns(ctx, n, "scope.pools"),
+        Some(n) => fqdns(ctx, n, &f.path_of("pools")),
         None => Some(Vec::new()),
     };
     let servers = match f.optional("servers") {
-        Some(n) => fqdns(ctx, n, "scope.servers"),
+        Some(n) => fqdns(ctx, n, &f.path_of("servers")),
         None => Some(Vec::new()),
     };
     f.finish(ctx);
@@ -349,7 +368,12 @@ fn scope(ctx: &mut Ctx, node: &Node) -> Option<Scope> {
         servers: servers?,
     };
     if scope.is_everything() {
-        ctx.error_help(pos, "scope", "the scope names no site, pool or server", "list `sites:`, `pools:` or `servers:`, or remove `scope:` to patch every server of the inventory");
+        ctx.error_help(
+            pos,
+            path,
+            "the scope names no site, pool or server",
+            empty_help,
+        );
         return None;
     }
     Some(scope)

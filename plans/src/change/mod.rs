@@ -30,7 +30,10 @@
 
 mod check;
 mod decode;
+mod rollout;
 mod values;
+
+pub use rollout::{Blackout, DEFAULT_HEALTH_TIMEOUT, FailureLimit, HealthCheck, MAX_BAKE, Stage};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -93,6 +96,15 @@ pub struct Change {
     pub estimates: EstimateOverrides,
     /// Timeouts for the executor.
     pub timeouts: Timeouts,
+    /// The rollout's stages, in order; empty: one stage of every server in scope. A server
+    /// belongs to the first stage that names it (see [`Change::stage_of`]).
+    pub stages: Vec<Stage>,
+    /// Where `stages:` is written (or the file's start), for problems of the list as a whole.
+    pub stages_pos: Pos,
+    /// `failure_limit`, as written; see [`Change::failure_limit_servers`].
+    pub failure_limit: Option<FailureLimit>,
+    /// Change freezes: local dates during which nothing may run.
+    pub blackouts: Vec<Blackout>,
 }
 
 /// The update: staging directory, installers and the versions they bring.
@@ -287,6 +299,33 @@ impl Change {
             .get(&kind)
             .copied()
             .unwrap_or(self.outage.budget)
+    }
+
+    /// The stage (index into [`Change::stages`]) of `server` of `pool`: the first whose scope
+    /// contains it, or a last stage without scope; `None` when the change has no stages, or
+    /// names the server in none of them.
+    pub fn stage_of(&self, pool: &Pool, server: &Server) -> Option<usize> {
+        self.stages.iter().position(|s| {
+            s.scope
+                .as_ref()
+                .is_none_or(|scope| scope.contains(pool, server))
+        })
+    }
+
+    /// How many failed servers halt the rollout, for `in_scope` servers in scope:
+    /// `failure_limit` when written; else 1 when the change has stages (a canary stops at
+    /// its first failure); else `None` (only `on_failure` applies).
+    pub fn failure_limit_servers(&self, in_scope: usize) -> Option<usize> {
+        match self.failure_limit {
+            Some(l) => Some(l.servers(in_scope)),
+            None if !self.stages.is_empty() => Some(1),
+            None => None,
+        }
+    }
+
+    /// The blackouts that close `site`.
+    pub fn blackouts_of<'a>(&'a self, site: &'a str) -> impl Iterator<Item = &'a Blackout> + 'a {
+        self.blackouts.iter().filter(move |b| b.applies_to(site))
     }
 
     /// Checks names against `inventory`: see [`check`](Change::check_against) for the rules.
