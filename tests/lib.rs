@@ -70,6 +70,23 @@ impl Rehearsed {
     }
 }
 
+/// A fresh temporary directory for a run, on a RAM file system when there is one
+/// (`/dev/shm`). The journal syncs every event to disk, on the executor's threads: on a
+/// busy disk a sync can take tens of milliseconds, which compressed time turns into
+/// minutes of a plan. Durability is tested by the journal's own tests; rehearsals measure
+/// the controller's logic, not the disk.
+pub fn run_temp_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::Builder::new()
+            .prefix("poolpatch-test-")
+            .tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().expect("temp dir")
+}
+
 /// Time compression of the rehearsals: a plan minute takes 60 ms. Simulated commands take
 /// half their realistic time (also compressed), so that SSH round trips on a busy 2-core CI
 /// machine stay well inside the budget's margin (budget 1.5 s real, outages about 0.65 s).
@@ -93,7 +110,7 @@ pub async fn rehearse_with(
     customize: Option<Customize>,
     prepare: impl FnOnce(&Rehearsal),
 ) -> Rehearsed {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = run_temp_dir();
     let rehearsal = Rehearsal::start(
         inventory,
         change,
@@ -235,7 +252,7 @@ impl Simulation {
         durations: SimDurations,
         customize: Option<Customize>,
     ) -> Simulation {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = run_temp_dir();
         let identity = dir.path().join("id_ed25519");
         let client_key = write_identity_file(&identity).expect("client key");
         let known_hosts = dir.path().join("known_hosts");
