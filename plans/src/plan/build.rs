@@ -7,6 +7,7 @@ use std::time::Duration;
 use poolpatch_inventory::{Inventory, Pool, Role, Server};
 
 use super::advice;
+use super::timing::Setup;
 use super::{
     ChangeInfo, InstallerInfo, NotScheduled, NotScheduledReason, OutOfScope, OutagePrediction,
     PLAN_SCHEMA, Plan, PlannedRole, PlannedStep, PlannedSteps, Policy, PoolPlan, PoolPlanStatus,
@@ -19,7 +20,7 @@ use crate::procedure::{
     FinalStep, InstallerOnHost, Procedure, Step, installer_file_name, procedure,
 };
 use crate::safety::{Estate, Limits, ServerId};
-use crate::schedule::{Job, Unscheduled, pool_priority, server_order, simulate};
+use crate::schedule::{Job, Unscheduled, pool_priority, server_order, simulate_with};
 
 /// Everything a plan is built from. Later inputs (the history of past runs, `now` for
 /// maintenance windows) become fields here, so callers that use [`PlanInput::new`] keep
@@ -34,6 +35,10 @@ pub struct PlanInput<'a> {
     /// The history of past runs the estimates learn from, if any (see
     /// [`crate::history`]).
     pub history: Option<&'a History>,
+    /// When the plan starts (rounded up to whole seconds): maintenance windows and blackouts
+    /// are placed from it. Without it, servers bound by windows or blackouts are not
+    /// scheduled (`needs-start-time`); the CLI passes the current time by default.
+    pub now: Option<jiff::Timestamp>,
 }
 
 impl<'a> PlanInput<'a> {
@@ -43,7 +48,14 @@ impl<'a> PlanInput<'a> {
             inventory,
             change,
             history: None,
+            now: None,
         }
+    }
+
+    /// The same inputs, starting at `now` (see [`PlanInput::now`]).
+    pub fn starting_at(mut self, now: jiff::Timestamp) -> Self {
+        self.now = Some(now);
+        self
     }
 
     /// The same inputs, with estimates that learn from `history`.
@@ -96,6 +108,8 @@ pub fn plan_with(input: &PlanInput<'_>) -> Plan {
             .and_then(|id| estate.server(id))
             .is_some_and(|n| n.in_scope)
     };
+    let now = input.now.map(whole_seconds);
+    let setup = Setup::new(inventory, change, &pairs, in_scope, now);
 
     // Each server on its own: steps, estimates, prediction, verdict.
     let mut work: Vec<Option<Work>> = pairs
@@ -105,6 +119,13 @@ pub fn plan_with(input: &PlanInput<'_>) -> Plan {
             in_scope(i).then(|| server_work(change, &estimator, pool, server))
         })
         .collect();
+
+    // Stages and windows: a server in no stage, or whose slot fits no window, cannot go.
+    for (i, w) in work.iter_mut().enumerate() {
+        if let Some(w) = w.as_mut().filter(|w| w.reason.is_none()) {
+            w.reason = setup.static_reason(i, w.preflight + w.outage.predicted);
+        }
+    }
 
     // A principal whose mirror side cannot go cannot go either (rolling order).
     loop {
@@ -171,7 +192,7 @@ pub fn plan_with(input: &PlanInput<'_>) -> Plan {
         })
         .collect();
     let priority = pool_priority(&estate);
-    let schedule = simulate(&estate, &priority, &sequences);
+    let schedule = simulate_with(&estate, &priority, &sequences, &setup.timing);
     for (id, why) in &schedule.unscheduled {
         let pool = &pairs[id.index()].0.fqdn;
         let reason = match why {
@@ -200,6 +221,27 @@ pub fn plan_with(input: &PlanInput<'_>) -> Plan {
                 ),
                 fix: None,
             },
+            Unscheduled::NoWindow { blocked, from } => {
+                let slot = |i: usize| {
+                    work[i]
+                        .as_ref()
+                        .map_or(Duration::ZERO, |w| w.preflight + w.outage.predicted)
+                };
+                let why = setup.no_window_left(blocked.index(), slot(blocked.index()), *from);
+                if blocked == id {
+                    why
+                } else {
+                    NotScheduled {
+                        message: format!(
+                            "it follows {} in pool {pool}, which cannot start: {}",
+                            pairs[blocked.index()].1.fqdn,
+                            why.message
+                        ),
+                        ..why
+                    }
+                }
+            }
+            Unscheduled::WaitsForStage { stage } => setup.waits_for_stage(id.index(), *stage),
         };
         if let Some(w) = work[id.index()].as_mut() {
             w.reason = Some(reason);
@@ -298,8 +340,17 @@ pub fn plan_with(input: &PlanInput<'_>) -> Plan {
     };
     let mut notes = advice::notes(inventory, change, &estate, &servers);
     notes.extend(advice::history_notes(input.history, &servers));
+    notes.extend(setup.notes());
+    let index: std::collections::HashMap<&str, usize> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, s))| (s.fqdn.as_str(), i))
+        .collect();
+    setup.annotate(&mut servers, |f| index.get(f).copied());
+    let stages = setup.stage_plans(&schedule, &servers);
     Plan {
         schema: PLAN_SCHEMA.to_string(),
+        starts_at: now,
         change: change_info(change),
         policy: Policy {
             threshold: change.outage.threshold,
@@ -309,13 +360,24 @@ pub fn plan_with(input: &PlanInput<'_>) -> Plan {
             max_concurrent_pools: change.concurrency.pools,
             final_step: change.final_step,
             connect_timeout: change.timeouts.connect,
+            failure_limit: setup.failure_limit(totals.servers_in_scope),
         },
         totals,
         pools,
+        stages,
+        windows: setup.windows_plan(),
         servers,
         out_of_scope,
         notes,
     }
+}
+
+/// `t` rounded up to a whole second: plan offsets are whole seconds.
+fn whole_seconds(t: jiff::Timestamp) -> jiff::Timestamp {
+    if t.subsec_nanosecond() == 0 {
+        return t;
+    }
+    jiff::Timestamp::from_second(t.as_second().saturating_add(1)).unwrap_or(t)
 }
 
 fn change_info(change: &Change) -> ChangeInfo {
@@ -358,11 +420,15 @@ fn server_plan(pool: &Pool, server: &Server, w: Work, window: Option<ServerWindo
         fqdn: server.fqdn.to_string(),
         pool: pool.fqdn.to_string(),
         site: pool.site.clone(),
+        time_zone: String::new(),
         product: pool.product.name().to_string(),
         target_version: w.target_version,
         role: w.role,
         installer: w.installer,
         window,
+        stage: None,
+        calendar: None,
+        maintenance_window: None,
         not_scheduled: w.reason,
         outage: w.outage,
         impact: w.impact,

@@ -8,12 +8,18 @@
 mod advice;
 mod build;
 mod secs;
+mod timing;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 pub use build::{PlanInput, plan, plan_with};
+pub use timing::{
+    BlackoutPlan, FailureLimitPlan, HealthCheckPlan, Opening, StagePlan, StageScopePlan,
+    StageStatus, StageTimeline, WindowCalendar, WindowsPlan,
+};
+pub(crate) use timing::{local_with, utc_short, utc_with};
 
 use crate::change::{OnBudgetExhausted, OnFailure};
 use crate::estimates::EstimateSource;
@@ -28,6 +34,11 @@ pub const PLAN_SCHEMA: &str = "poolpatch.plan/v1";
 pub struct Plan {
     /// Always [`PLAN_SCHEMA`].
     pub schema: String,
+    /// When the timeline starts (`now`, whole seconds): every offset counts from it. `None`
+    /// when the plan was made without a start time (then servers bound by windows or
+    /// blackouts are not scheduled).
+    #[serde(default)]
+    pub starts_at: Option<jiff::Timestamp>,
     /// The change this plan carries out.
     pub change: ChangeInfo,
     /// Limits and policies from the change.
@@ -36,6 +47,12 @@ pub struct Plan {
     pub totals: Totals,
     /// Every pool of the inventory, in priority order (`after:` first, then file order).
     pub pools: Vec<PoolPlan>,
+    /// The stages of the rollout, in order; empty when the change has none (one stage).
+    #[serde(default)]
+    pub stages: Vec<StagePlan>,
+    /// Maintenance windows and blackouts; `None` when none applies to a server in scope.
+    #[serde(default)]
+    pub windows: Option<WindowsPlan>,
     /// Every server in scope: scheduled ones in timeline order, then the ones that are not
     /// scheduled, in inventory order.
     pub servers: Vec<ServerPlan>,
@@ -97,6 +114,9 @@ pub struct Policy {
     /// SSH connect timeout.
     #[serde(rename = "connect_timeout_secs", with = "secs")]
     pub connect_timeout: Duration,
+    /// How many failed servers halt the whole rollout; `None`: only `on_failure` applies.
+    #[serde(default)]
+    pub failure_limit: Option<FailureLimitPlan>,
 }
 
 /// Counts and durations over the whole plan.
@@ -209,6 +229,9 @@ pub struct ServerPlan {
     pub pool: String,
     /// Its pool's site.
     pub site: String,
+    /// Its site's IANA time zone (local times in the plan are in it).
+    #[serde(default)]
+    pub time_zone: String,
     /// Its pool's product (`sfb2015`).
     pub product: String,
     /// The version it reports once updated (empty when the change has no installer for
@@ -220,6 +243,16 @@ pub struct ServerPlan {
     pub installer: InstallerOnHost,
     /// Its place on the timeline; `None` when it is not scheduled.
     pub window: Option<ServerWindow>,
+    /// Its stage; `None` when the change has no stages.
+    #[serde(default)]
+    pub stage: Option<String>,
+    /// The id of its calendar in [`Plan::windows`]; `None`: it may run at any time.
+    #[serde(default)]
+    pub calendar: Option<String>,
+    /// The opening of its calendar its slot is planned in; `None` when it is not scheduled
+    /// or may run at any time.
+    #[serde(default)]
+    pub maintenance_window: Option<Opening>,
     /// Why it is not scheduled, and what would fix it; `None` when it is.
     pub not_scheduled: Option<NotScheduled>,
     /// Its predicted outage against the budget and threshold.
@@ -296,6 +329,12 @@ pub enum NotScheduledReason {
     WaitsForPool,
     /// A safety rule refused it (or the server before it in its pool) for good.
     Blocked,
+    /// No maintenance window in the planning horizon can hold its slot.
+    NoWindow,
+    /// It is bound by windows or blackouts and the plan has no start time.
+    NeedsStartTime,
+    /// Its stage never starts: an earlier stage does not complete.
+    WaitsForStage,
 }
 
 impl NotScheduledReason {
@@ -307,6 +346,9 @@ impl NotScheduledReason {
             NotScheduledReason::MirrorSideNotScheduled => "mirror-side-not-scheduled",
             NotScheduledReason::WaitsForPool => "waits-for-pool",
             NotScheduledReason::Blocked => "blocked",
+            NotScheduledReason::NoWindow => "no-window",
+            NotScheduledReason::NeedsStartTime => "needs-start-time",
+            NotScheduledReason::WaitsForStage => "waits-for-stage",
         }
     }
 }
@@ -483,5 +525,10 @@ impl Plan {
     /// The servers in scope that are not scheduled.
     pub fn not_scheduled(&self) -> impl Iterator<Item = &ServerPlan> {
         self.servers.iter().filter(|s| s.window.is_none())
+    }
+
+    /// The instant at `offset` from the plan's start, when it has one.
+    pub fn instant_at(&self, offset: Duration) -> Option<jiff::Timestamp> {
+        self.starts_at?.checked_add(offset).ok()
     }
 }

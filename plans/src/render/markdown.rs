@@ -1,6 +1,6 @@
 //! The plan as Markdown (GitHub-flavoured tables), to paste into a change request.
 
-use super::{margin, verdict_sentence};
+use super::{margin, timing, verdict_sentence};
 use crate::plan::{Plan, PlannedStep, ServerPlan};
 use crate::units::{format_duration, format_offset, format_size};
 
@@ -84,6 +84,9 @@ impl Plan {
         ] {
             out.push_str(&row(&[format!("**{k}**"), v]));
         }
+        for (k, v) in timing::header_rows(self) {
+            out.push_str(&row(&[format!("**{k}**"), cell(&v)]));
+        }
 
         out.push_str("\n## Installers\n\n");
         out.push_str(&head(&[
@@ -107,7 +110,7 @@ impl Plan {
         if t.servers_scheduled == 0 {
             out.push_str("No server is scheduled.\n");
         } else {
-            out.push_str(&head(&[
+            let mut header = vec![
                 "#",
                 "Start",
                 "Outage from",
@@ -118,10 +121,12 @@ impl Plan {
                 "Predicted outage",
                 "Margin",
                 "Verdict",
-            ]));
+            ];
+            header.extend(timing::schedule_headers(self).into_iter().map(md_header));
+            out.push_str(&head(&header));
             for (i, s) in self.scheduled().enumerate() {
                 let Some(w) = s.window else { continue };
-                out.push_str(&row(&[
+                let mut cells = vec![
                     (i + 1).to_string(),
                     format_offset(w.start),
                     format_offset(w.outage_start),
@@ -132,7 +137,9 @@ impl Plan {
                     format_duration(s.outage.predicted),
                     margin(&s.outage),
                     s.outage.verdict.name().into(),
-                ]));
+                ];
+                cells.extend(timing::schedule_cells(self, s).iter().map(|c| cell(c)));
+                out.push_str(&row(&cells));
             }
         }
 
@@ -165,6 +172,9 @@ impl Plan {
                 },
             ]));
         }
+
+        out.push_str(&self.stages_markdown());
+        out.push_str(&self.windows_markdown());
 
         if !self.servers.is_empty() {
             out.push_str("\n## Impact\n\n");
@@ -217,14 +227,64 @@ impl Plan {
         if !self.servers.is_empty() {
             out.push_str("\n## Steps\n");
             for s in &self.servers {
-                out.push_str(&server_markdown(s));
+                out.push_str(&server_markdown(self, s));
             }
         }
         out
     }
 }
 
-fn server_markdown(s: &ServerPlan) -> String {
+/// A text renderer's column header in Markdown's case: `START (UTC)` -> `Start (UTC)`.
+fn md_header(h: &str) -> &'static str {
+    match h {
+        "STAGE" => "Stage",
+        "START (UTC)" => "Start (UTC)",
+        "START (LOCAL)" => "Start (local)",
+        _ => "",
+    }
+}
+
+impl Plan {
+    fn stages_markdown(&self) -> String {
+        if self.stages.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from(
+            "\n## Stages\n\nIn order: a stage starts once every server of the previous one is done and its bake has passed.\n\n",
+        );
+        out.push_str(&head(&[
+            "#", "Stage", "Status", "Opens", "Start", "Done", "Bake", "End", "Servers",
+        ]));
+        for r in timing::stage_rows(self) {
+            out.push_str(&row(&r.iter().map(|c| cell(c)).collect::<Vec<_>>()));
+        }
+        out.push('\n');
+        for s in timing::stage_sentences(self) {
+            out.push_str(&format!("- {}\n", cell(&s)));
+        }
+        out
+    }
+
+    fn windows_markdown(&self) -> String {
+        let (intro, cals) = timing::window_sections(self);
+        if intro.is_empty() && cals.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("\n## Maintenance windows\n\n");
+        for line in intro {
+            out.push_str(&format!("{}\n", cell(&line)));
+        }
+        for (h, lines) in cals {
+            out.push_str(&format!("\n**{}**\n\n", cell(&h)));
+            for line in lines {
+                out.push_str(&format!("- {}\n", cell(&line)));
+            }
+        }
+        out
+    }
+}
+
+fn server_markdown(plan: &Plan, s: &ServerPlan) -> String {
     let mut out = format!("\n### {}\n\n", s.fqdn);
     out.push_str(&format!(
         "Pool {} ({}), {} -> {}; {}.\n",
@@ -240,11 +300,19 @@ fn server_markdown(s: &ServerPlan) -> String {
     ));
     if let Some(w) = s.window {
         out.push_str(&format!(
-            "Window {} to {}, outage from {}.\n",
+            "Slot {} to {}, outage from {}.\n",
             format_offset(w.start),
             format_offset(w.end),
             format_offset(w.outage_start)
         ));
+    }
+    for (label, text) in timing::server_lines(plan, s) {
+        let label = match label {
+            "stage" => "Stage",
+            "at" => "At",
+            _ => "Window",
+        };
+        out.push_str(&format!("{label}: {}.\n", cell(&text)));
     }
     if let Some(n) = &s.not_scheduled {
         out.push_str(&format!(

@@ -7,6 +7,7 @@
 
 mod markdown;
 mod text;
+mod timing;
 
 use std::time::Duration;
 

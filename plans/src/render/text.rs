@@ -1,6 +1,6 @@
 //! The plan as plain, aligned, ASCII-only text for a terminal.
 
-use super::{ascii_safe, margin, table, verdict_sentence, wrap};
+use super::{ascii_safe, margin, table, timing, verdict_sentence, wrap};
 use crate::plan::{Plan, PlannedStep, ServerPlan};
 use crate::units::{format_duration, format_offset, format_size};
 
@@ -17,16 +17,18 @@ impl Plan {
         out.push_str(&self.header_text());
         out.push_str(&self.schedule_text());
         out.push_str(&self.pools_text());
+        out.push_str(&self.stages_text());
+        out.push_str(&self.windows_text());
         if self.servers.iter().any(|s| s.window.is_some()) {
             out.push_str("\nServers\n-------\n");
             for s in self.scheduled() {
-                out.push_str(&server_text(s));
+                out.push_str(&server_text(self, s));
             }
         }
         if self.totals.servers_not_scheduled > 0 {
             out.push_str("\nNot scheduled\n-------------\n");
             for s in self.not_scheduled() {
-                out.push_str(&server_text(s));
+                out.push_str(&server_text(self, s));
             }
         }
         if !self.out_of_scope.is_empty() {
@@ -113,6 +115,9 @@ impl Plan {
             "Duration".into(),
             format!("{} (predicted)", format_duration(t.duration)),
         ]);
+        for (k, v) in timing::header_rows(self) {
+            rows.push(vec![k.into(), v]);
+        }
         format!(
             "\n{}",
             table("", &["", ""], &rows, &[])
@@ -127,7 +132,7 @@ impl Plan {
             .enumerate()
             .filter_map(|(i, s)| {
                 let w = s.window?;
-                Some(vec![
+                let mut row = vec![
                     (i + 1).to_string(),
                     format_offset(w.start),
                     format_offset(w.outage_start),
@@ -138,22 +143,20 @@ impl Plan {
                     format_duration(s.outage.predicted),
                     margin(&s.outage),
                     s.outage.verdict.name().into(),
-                ])
+                ];
+                row.extend(timing::schedule_cells(self, s));
+                Some(row)
             })
             .collect();
         let mut out = String::from("\nSchedule\n--------\n");
         if rows.is_empty() {
             out.push_str("  (no server is scheduled)\n");
         } else {
-            out.push_str(&table(
-                "  ",
-                &[
-                    "#", "START", "DOWN", "UP", "SERVER", "POOL", "SITE", "OUTAGE", "MARGIN",
-                    "VERDICT",
-                ],
-                &rows,
-                &[0, 7, 8],
-            ));
+            let mut header = vec![
+                "#", "START", "DOWN", "UP", "SERVER", "POOL", "SITE", "OUTAGE", "MARGIN", "VERDICT",
+            ];
+            header.extend(timing::schedule_headers(self));
+            out.push_str(&table("  ", &header, &rows, &[0, 7, 8]));
         }
         out
     }
@@ -202,7 +205,45 @@ impl Plan {
     }
 }
 
-fn server_text(s: &ServerPlan) -> String {
+impl Plan {
+    fn stages_text(&self) -> String {
+        if self.stages.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("\nStages (in order)\n-----------------\n");
+        out.push_str(&table(
+            "  ",
+            &timing::STAGE_HEADERS,
+            &timing::stage_rows(self),
+            &[0, 6],
+        ));
+        for s in timing::stage_sentences(self) {
+            out.push_str(&wrap(&s, WIDTH, "  - ", "    "));
+        }
+        out
+    }
+
+    fn windows_text(&self) -> String {
+        let (intro, cals) = timing::window_sections(self);
+        if intro.is_empty() && cals.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("\nMaintenance windows\n-------------------\n");
+        for line in intro {
+            out.push_str(&wrap(&line, WIDTH, "  ", "  "));
+        }
+        for (head, lines) in cals {
+            out.push('\n');
+            out.push_str(&wrap(&head, WIDTH, "  ", "    "));
+            for line in lines {
+                out.push_str(&wrap(&line, WIDTH, "    ", "      "));
+            }
+        }
+        out
+    }
+}
+
+fn server_text(plan: &Plan, s: &ServerPlan) -> String {
     let mut out = format!(
         "\n{}  ({}, {}, {} -> {})\n",
         s.fqdn,
@@ -235,10 +276,18 @@ fn server_text(s: &ServerPlan) -> String {
     out.push_str(&wrap(&role, WIDTH, "    role     ", "             "));
     if let Some(w) = s.window {
         out.push_str(&format!(
-            "    window   {} .. {}, outage from {}\n",
+            "    slot     {} .. {}, outage from {}\n",
             format_offset(w.start),
             format_offset(w.end),
             format_offset(w.outage_start)
+        ));
+    }
+    for (label, text) in timing::server_lines(plan, s) {
+        out.push_str(&wrap(
+            &text,
+            WIDTH,
+            &format!("    {label:<9}"),
+            "             ",
         ));
     }
     if let Some(n) = &s.not_scheduled {
