@@ -67,6 +67,25 @@ pub enum Event {
         /// Who runs it: `user@host pid N`.
         operator: String,
     },
+    /// A run was resumed after its controller stopped (killed, machine restarted).
+    RunResumed {
+        /// Who resumes it: `user@host pid N`.
+        operator: String,
+        /// The torn last line dropped from the journal before appending, if any.
+        torn_line_dropped: Option<usize>,
+    },
+    /// A server that was in flight when the controller stopped: what the host really is,
+    /// and where its procedure goes on.
+    ServerResumed {
+        /// The server.
+        server: String,
+        /// What the probe found, in words.
+        found: String,
+        /// The step the procedure goes on with (`None`: nothing left but ending the outage).
+        continue_with: Option<StepKind>,
+        /// Anything the host contradicted in the journal.
+        note: String,
+    },
     /// Preflight of a server passed: its outage may start.
     PreflightPassed {
         /// The server.
@@ -233,8 +252,10 @@ impl Event {
             | Event::ServerDone { server, .. }
             | Event::ServerBudgetExhausted { server, .. }
             | Event::ServerFailed { server, .. }
-            | Event::ServerSkipped { server, .. } => Some(server),
+            | Event::ServerSkipped { server, .. }
+            | Event::ServerResumed { server, .. } => Some(server),
             Event::RunStarted { .. }
+            | Event::RunResumed { .. }
             | Event::PoolHalted { .. }
             | Event::RunHalted { .. }
             | Event::RunFinished { .. } => None,
@@ -293,6 +314,28 @@ impl JournalWriter {
             path,
             next_seq: existing,
         })
+    }
+
+    /// Reopens the journal of `run_dir` to go on appending (resume): reads it, cuts a torn
+    /// last line off the file (so the next record starts on a line of its own), syncs, and
+    /// returns what was read with a writer positioned after the last record.
+    pub fn reopen(run_dir: &Path) -> Result<(Journal, JournalWriter), ReadError> {
+        let journal = read(run_dir)?;
+        let path = run_dir.join(JOURNAL_FILE);
+        let io = |source| ReadError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if journal.torn_last_line.is_some() {
+            let bytes = std::fs::read(&path).map_err(io)?;
+            let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let f = OpenOptions::new().write(true).open(&path).map_err(io)?;
+            f.set_len(keep as u64).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        let next_seq = journal.records.last().map_or(0, |r| r.seq + 1);
+        let writer = JournalWriter::append_to(run_dir, next_seq).map_err(io)?;
+        Ok((journal, writer))
     }
 
     /// The journal's path.
@@ -488,6 +531,25 @@ mod tests {
         let n = read(dir.path()).unwrap().records.len() as u64;
         let mut w = JournalWriter::append_to(dir.path(), n).unwrap();
         assert_eq!(w.append(Timestamp::UNIX_EPOCH, 0, ev(2)).unwrap().seq, 1);
+    }
+
+    #[test]
+    fn reopening_cuts_a_torn_line_so_new_records_stay_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = JournalWriter::create(dir.path()).unwrap();
+        w.append(Timestamp::UNIX_EPOCH, 0, ev(1)).unwrap();
+        drop(w);
+        let path = dir.path().join(JOURNAL_FILE);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"v\":1,\"seq\":1,\"at\":\"19").unwrap();
+        drop(f);
+        let (j, mut w) = JournalWriter::reopen(dir.path()).unwrap();
+        assert_eq!(j.torn_last_line, Some(2));
+        assert_eq!(w.append(Timestamp::UNIX_EPOCH, 5, ev(2)).unwrap().seq, 1);
+        let again = read(dir.path()).unwrap();
+        assert_eq!(again.torn_last_line, None);
+        assert_eq!(again.records.len(), 2);
+        assert_eq!(again.records[1].event, ev(2));
     }
 
     #[test]

@@ -44,6 +44,32 @@ pub fn describe(record: &Record) -> String {
         Event::RunStarted {
             change, servers, ..
         } => format!("run started: {change}, {servers} servers"),
+        Event::RunResumed {
+            operator,
+            torn_line_dropped,
+        } => format!(
+            "run RESUMED by {operator}{}",
+            torn_line_dropped
+                .map(|l| format!(" (torn journal line {l} dropped)"))
+                .unwrap_or_default()
+        ),
+        Event::ServerResumed {
+            server,
+            found,
+            continue_with,
+            note,
+        } => format!(
+            "{server}: resumed: found {found}; {}{}",
+            continue_with.map_or_else(
+                || "ending the outage".to_string(),
+                |k| format!("going on with {}", k.name())
+            ),
+            if note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({note})")
+            }
+        ),
         Event::PreflightPassed { server, .. } => format!("{server}: preflight passed"),
         Event::PreflightFailed { server, reason } => {
             format!("{server}: PREFLIGHT FAILED: {reason}")

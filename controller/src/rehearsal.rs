@@ -56,7 +56,8 @@ pub enum RehearsalError {
 
 impl Rehearsal {
     /// Starts a simulated host for every patched server of `inventory`. Each host expects
-    /// the installer bytes of its product from `change` (uploaded during preflight).
+    /// the installer bytes of its product from `change` (uploaded during preflight), and
+    /// reports the change's target version once updated.
     pub async fn start(
         inventory: &Inventory,
         change: &Change,
@@ -73,7 +74,7 @@ impl Rehearsal {
         let mut installers = std::collections::BTreeMap::new();
         for (product, installer) in &change.update.installers {
             let bytes = std::fs::read(&installer.file).map_err(io(&installer.file))?;
-            installers.insert(*product, bytes);
+            installers.insert(*product, (bytes, installer.version.clone()));
         }
         let products: std::collections::BTreeMap<String, poolpatch_inventory::Product> = inventory
             .pools
@@ -86,11 +87,13 @@ impl Rehearsal {
             .collect();
         let user = options.customize.clone();
         let customize: Customize = Arc::new(move |server, mut config| {
-            if let Some(bytes) = products
+            if let Some((bytes, version)) = products
                 .get(server.fqdn.as_str())
                 .and_then(|p| installers.get(p))
             {
+                // The host installs exactly the package and version the change names.
                 config = config.expect_installer(bytes);
+                config.version_after = version.clone();
             }
             match &user {
                 Some(f) => f(server, config),

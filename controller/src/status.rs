@@ -185,6 +185,7 @@ pub fn derive(journal: &Journal, plan: Option<&Plan>) -> RunStatus {
                 status.watchdog.push((server.clone(), *action));
             }
             Event::RunHalted { reason } => status.halted = Some(reason.clone()),
+            Event::RunResumed { .. } => status.halted = None,
             Event::RunFinished { .. } => status.finished = true,
             _ => {}
         }
@@ -212,6 +213,47 @@ impl RunStatus {
             .iter()
             .filter(|(_, s)| matches!(s, ServerState::InFlight { .. }))
             .map(|(n, _)| n.as_str())
+    }
+
+    /// What `poolpatch resume` would do first, for a run that did not finish.
+    pub fn resume_preview(&self) -> String {
+        let in_flight: Vec<&str> = self.in_flight().collect();
+        let next: Vec<&str> = self
+            .servers
+            .iter()
+            .filter(|(_, s)| {
+                matches!(
+                    s,
+                    ServerState::Pending | ServerState::Ready | ServerState::Skipped { .. }
+                )
+            })
+            .map(|(n, _)| n.as_str())
+            .take(3)
+            .collect();
+        let mut out = String::from(
+            "Resumable (if the controller is gone): poolpatch resume --run <this run dir> would first\n",
+        );
+        if in_flight.is_empty() {
+            out.push_str("  - find no server in flight;\n");
+        } else {
+            out.push_str(&format!(
+                "  - ask {} where it really is (services, w3svc, a running installer, version, databases) and go on from there, the outage clock running from the journaled start;\n",
+                in_flight.join(", ")
+            ));
+        }
+        if next.is_empty() {
+            out.push_str("  - then end the run: no server is left to start.\n");
+        } else {
+            out.push_str(&format!(
+                "  - then start, in the plan's order: {}{}.\n",
+                next.join(", "),
+                if next.len() == 3 { ", …" } else { "" }
+            ));
+        }
+        if !in_flight.is_empty() {
+            out.push_str("Servers IN FLIGHT may be down now: if nobody resumes, check them (Get-CsWindowsService; net start w3svc and Start-CsWindowsService if needed; docs/usage/runbook.md).\n");
+        }
+        out
     }
 
     /// The status as text for a terminal.
@@ -312,11 +354,8 @@ impl RunStatus {
             };
             let _ = writeln!(out, "  {name:<32} {line}");
         }
-        if !self.finished && self.in_flight().next().is_some() {
-            let _ = writeln!(
-                out,
-                "\nServers IN FLIGHT may still be down. If this controller is gone, check them now:\n  Get-CsWindowsService on each, then net start w3svc and Start-CsWindowsService if needed\n(see docs/usage/runbook.md)."
-            );
+        if !self.finished && self.started.is_some() {
+            let _ = writeln!(out, "\n{}", self.resume_preview());
         }
         out
     }

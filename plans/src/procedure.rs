@@ -65,6 +65,10 @@ pub enum StepKind {
     /// Final: `Start-CsWindowsService`, then every Lync service must be Running. The outage
     /// ends when this succeeds.
     StartServices,
+    /// Not a step of the procedure: asks the server for its state (services, w3svc, a
+    /// running installer, the installed version, the databases) without changing anything.
+    /// Used when a run is resumed.
+    Probe,
 }
 
 impl StepKind {
@@ -82,10 +86,11 @@ impl StepKind {
             StepKind::StartW3svc => "start-w3svc",
             StepKind::UpdateDatabases => "update-databases",
             StepKind::StartServices => "start-services",
+            StepKind::Probe => "probe",
         }
     }
 
-    /// Every kind, in procedure order.
+    /// Every kind of the procedure, in procedure order ([`StepKind::Probe`] is not one).
     pub const ALL: [StepKind; 11] = [
         StepKind::CheckGroups,
         StepKind::CheckInstaller,
@@ -102,7 +107,10 @@ impl StepKind {
 
     /// The kind with this stable name.
     pub fn from_name(name: &str) -> Option<StepKind> {
-        Self::ALL.into_iter().find(|k| k.name() == name)
+        Self::ALL
+            .into_iter()
+            .chain([StepKind::Probe])
+            .find(|k| k.name() == name)
     }
 
     /// The step's number in Microsoft's procedure, if it has one.
@@ -116,7 +124,9 @@ impl StepKind {
             StepKind::StopServicesAgain => Some(9),
             StepKind::StartW3svc => Some(10),
             StepKind::UpdateDatabases => Some(11),
-            StepKind::CheckDisk | StepKind::Reboot | StepKind::StartServices => None,
+            StepKind::CheckDisk | StepKind::Reboot | StepKind::StartServices | StepKind::Probe => {
+                None
+            }
         }
     }
 
@@ -134,6 +144,7 @@ impl StepKind {
             StepKind::StartW3svc => "start the web service",
             StepKind::UpdateDatabases => "update the databases",
             StepKind::StartServices => "start Lync services and verify they are running",
+            StepKind::Probe => "ask the server for its state",
         }
     }
 
@@ -147,7 +158,10 @@ impl StepKind {
     pub fn in_outage(self) -> bool {
         !matches!(
             self,
-            StepKind::CheckGroups | StepKind::CheckInstaller | StepKind::CheckDisk
+            StepKind::CheckGroups
+                | StepKind::CheckInstaller
+                | StepKind::CheckDisk
+                | StepKind::Probe
         )
     }
 }
@@ -408,6 +422,71 @@ pub fn procedure(
         outage,
         recovery,
         reboot,
+    }
+}
+
+/// Where a product's core binary is, whose file version is the installed update level.
+pub fn version_file(product: Product) -> &'static str {
+    match product {
+        Product::Lync2013 => {
+            "C:\\Program Files\\Microsoft Lync Server 2013\\Server\\Core\\RtcHost.exe"
+        }
+        Product::Sfb2015 => {
+            "C:\\Program Files\\Skype for Business Server 2015\\Server\\Core\\RtcHost.exe"
+        }
+        Product::Sfb2019 => {
+            "C:\\Program Files\\Skype for Business Server 2019\\Server\\Core\\RtcHost.exe"
+        }
+    }
+}
+
+/// The database test matching the role's update command (`Test-CsDatabase` reports, per
+/// database, whether its installed version is the expected one).
+fn database_test(role: &Role) -> String {
+    match role {
+        Role::BackEnd { sql_server, .. } => format!(
+            "Test-CsDatabase -ConfiguredDatabases -SqlServerFqdn {}",
+            ps_literal(sql_server.as_str())
+        ),
+        Role::StandardEdition => "Test-CsDatabase -LocalService".to_string(),
+    }
+}
+
+/// The probe: a read-only script that prints one `key=value` line per fact, for resuming
+/// a run from what the server really is rather than what the journal guessed:
+///
+/// - `services-down=N`: Lync services not Running;
+/// - `w3svc=Running|Stopped`;
+/// - `installer-running=True|False`: the update installer is still running (a controller
+///   that died mid-step does not stop it);
+/// - `version=…`: the installed version (the core binary's product version);
+/// - `databases-stale=N`: databases whose installed version is not the expected one;
+/// - `reboot-pending=True|False`: a restart the installer asked for has not happened.
+pub fn probe(server: &Server, product: Product) -> Step {
+    let installer = installer_file_name(product).trim_end_matches(".exe");
+    let lines = [
+        "Write-Output ('services-down=' + @(Get-CsWindowsService | Where-Object { $_.Status -ne 'Running' }).Count)".to_string(),
+        "Write-Output ('w3svc=' + (Get-Service -Name 'w3svc').Status)".to_string(),
+        format!(
+            "Write-Output ('installer-running=' + [bool](Get-Process -Name {} -ErrorAction SilentlyContinue))",
+            ps_literal(installer)
+        ),
+        format!(
+            "Write-Output ('version=' + (Get-Item -LiteralPath {}).VersionInfo.ProductVersion)",
+            ps_literal(version_file(product))
+        ),
+        format!(
+            "Write-Output ('databases-stale=' + @({} | Where-Object {{ -not $_.Succeed }}).Count)",
+            database_test(&server.role)
+        ),
+        "Write-Output ('reboot-pending=' + [bool](Get-ItemProperty -LiteralPath 'HKLM:\\SYSTEM\\CurrentControlSet\\Control\\Session Manager' -Name 'PendingFileRenameOperations' -ErrorAction SilentlyContinue))".to_string(),
+    ];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    Step {
+        kind: StepKind::Probe,
+        command: "Get-CsWindowsService; Get-Service w3svc; Get-Process; RtcHost.exe version; Test-CsDatabase".into(),
+        script: cmdlet_script(product, &refs),
+        ok_exit_codes: vec![0],
     }
 }
 

@@ -3,7 +3,9 @@
 mod check;
 mod demo;
 mod plan;
+mod report;
 mod run;
+mod simulate;
 
 use std::path::{Path, PathBuf};
 
@@ -65,11 +67,20 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Carry out the plan on the servers, over SSH, under the outage watchdog.
     Run(run::RunArgs),
+    /// Go on with a run whose controller stopped (killed, machine restarted): asks each
+    /// server that was in flight where it really is, then carries out the rest of the plan.
+    Resume(run::ResumeArgs),
     /// Show where a run stands, from its journal.
     Status(run::StatusArgs),
+    /// The outage report of a run (text, Markdown, HTML or JSON): predicted against actual
+    /// outages, steps, watchdog actions, breaches, and what is not patched and why.
+    Report(report::ReportArgs),
     /// Patch the built-in example estate (or rehearse your own) against simulated servers
     /// that speak real SSH on loopback.
     Demo(demo::DemoArgs),
+    /// Serve simulated servers at your inventory's loopback addresses until stopped, to
+    /// rehearse `poolpatch run` unchanged in a second terminal.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Output formats of the dependency graph.
@@ -105,8 +116,11 @@ pub fn main(cli: Cli) -> Exit {
         Command::Graph(a) => check::graph(&a),
         Command::Plan(a) => plan::plan(&a),
         Command::Run(a) => run::run(&a),
+        Command::Resume(a) => run::resume(&a),
         Command::Status(a) => run::status(&a),
+        Command::Report(a) => report::report(&a),
         Command::Demo(a) => demo::demo(&a),
+        Command::Simulate(a) => simulate::simulate(&a),
     }
 }
 

@@ -42,6 +42,26 @@ pub struct RunArgs {
     pub history: HistoryArgs,
 }
 
+/// Arguments of `poolpatch resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run directory of the stopped run.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The inventory (default: the file the run was started with).
+    #[arg(long, short)]
+    pub inventory: Option<PathBuf>,
+    /// The change file (default: the file the run was started with).
+    #[arg(long, short)]
+    pub change: Option<PathBuf>,
+    /// Record the host keys of servers that have none in their known_hosts file.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Plain progress lines instead of live bars, even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+}
+
 /// Arguments of `poolpatch status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -168,8 +188,8 @@ pub fn run(a: &RunArgs) -> Exit {
     }));
     let ctx = RunContext {
         run_dir: run_dir.clone(),
-        inventory_file: a.inventory.display().to_string(),
-        change_file: a.change.display().to_string(),
+        inventory_file: absolute(&a.inventory),
+        change_file: absolute(&a.change),
         now,
         operator: operator(),
         progress,
@@ -180,6 +200,106 @@ pub fn run(a: &RunArgs) -> Exit {
     });
     match result {
         Ok(report) => finish(&report, &run_dir),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Exit::CannotStart
+        }
+    }
+}
+
+/// The path made absolute (so `resume` finds it from anywhere), or as given.
+pub(crate) fn absolute(p: &Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Goes on with a run whose controller stopped.
+pub fn resume(a: &ResumeArgs) -> Exit {
+    let journal = match crate::journal::read(&a.run) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Invalid;
+        }
+    };
+    let started = journal.records.iter().find_map(|r| match &r.event {
+        crate::journal::Event::RunStarted {
+            inventory,
+            change_file,
+            ..
+        } => Some((PathBuf::from(inventory), PathBuf::from(change_file))),
+        _ => None,
+    });
+    let Some((inv_path, change_path)) = a.inventory.clone().zip(a.change.clone()).or_else(|| {
+        started.map(|(i, c)| {
+            (
+                a.inventory.clone().unwrap_or(i),
+                a.change.clone().unwrap_or(c),
+            )
+        })
+    }) else {
+        eprintln!(
+            "error: the journal of {} does not say which inventory and change file the run used: give --inventory and --change",
+            a.run.display()
+        );
+        return Exit::Invalid;
+    };
+    let inventory = match super::load_inventory(&inv_path) {
+        Ok(i) => i,
+        Err(e) => return e,
+    };
+    let change = match super::plan::load_change(&change_path, &inventory) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    if let Err(d) = change.verify_installers() {
+        print_diagnostics(&d);
+        return Exit::CannotStart;
+    }
+    let holder = format!("{}, resuming run {}", operator(), a.run.display());
+    let _lock = match InventoryLock::acquire(&inv_path, &holder) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::CannotStart;
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return e,
+    };
+    let progress = if a.plain {
+        ProgressMode::Lines
+    } else {
+        ProgressMode::detect()
+    };
+    let plan_connect = std::fs::read_to_string(a.run.join(crate::exec::PLAN_FILE))
+        .ok()
+        .and_then(|t| Plan::from_json(&t).ok())
+        .map_or(std::time::Duration::from_secs(15), |p| {
+            p.policy.connect_timeout
+        });
+    let connector: Arc<dyn Connector> = Arc::new(SshConnector::new(SshOptions {
+        connect_timeout: plan_connect,
+        accept_new_host_keys: a.accept_new_host_keys,
+        ..SshOptions::default()
+    }));
+    let ctx = RunContext {
+        run_dir: a.run.clone(),
+        inventory_file: absolute(&inv_path),
+        change_file: absolute(&change_path),
+        now: jiff::Timestamp::now(),
+        operator: operator(),
+        progress,
+    };
+    let result = rt.block_on(async {
+        let stop = stop_on_signals();
+        crate::exec::resume_run(&inventory, &change, connector, &ctx, stop).await
+    });
+    match result {
+        Ok(report) => finish(&report, &a.run),
         Err(e) => {
             eprintln!("error: {e}");
             Exit::CannotStart

@@ -12,7 +12,8 @@ use poolpatch_plans::{Change, Plan};
 use tokio::sync::watch;
 
 use super::recorder::{Recorder, RunClock};
-use super::run::{RunSummary, run};
+use super::resume::earlier_from;
+use super::run::{Earlier, RunSpec, RunSummary, run};
 use super::spec::run_spec;
 use crate::journal::{self, Event, JournalWriter};
 use crate::progress::{self, ProgressMode};
@@ -93,18 +94,7 @@ pub async fn carry_out(
     let writer = JournalWriter::create(&ctx.run_dir).map_err(dir_err)?;
     let journal_path = writer.path().to_path_buf();
     let recorder = Recorder::new(writer, RunClock::starting_at(ctx.now));
-
-    let pool_of: BTreeMap<String, String> = spec
-        .jobs
-        .iter()
-        .map(|j| (j.job.server.fqdn.to_string(), j.job.server.pool.to_string()))
-        .collect();
-    let display = progress::spawn(
-        ctx.progress,
-        recorder.subscribe(),
-        pool_of,
-        plan.policy.budget,
-    );
+    let display = show_progress(&spec, &recorder, plan, ctx.progress);
     recorder.record(Event::RunStarted {
         change: plan.change.name.clone(),
         inventory: ctx.inventory_file.clone(),
@@ -112,7 +102,109 @@ pub async fn carry_out(
         servers: spec.jobs.len(),
         operator: ctx.operator.clone(),
     });
-    let summary = run(spec, connector, recorder.clone(), stop).await;
+    Ok(drive(
+        spec,
+        connector,
+        recorder,
+        display,
+        stop,
+        Earlier::default(),
+        ctx,
+        journal_path,
+    )
+    .await)
+}
+
+/// Goes on with the run in `ctx.run_dir` after its controller stopped (killed, machine
+/// restarted): reopens the journal (a torn last line is cut off and reported), reads what
+/// the run left, resumes the servers that were in flight from what their hosts say, and
+/// carries out the rest of its plan (`plan.json`, never re-planned).
+pub async fn resume_run(
+    inventory: &Inventory,
+    change: &Change,
+    connector: Arc<dyn Connector>,
+    ctx: &RunContext,
+    stop: watch::Receiver<bool>,
+) -> Result<RunReport, StartError> {
+    let dir = ctx.run_dir.display().to_string();
+    let plan_text =
+        std::fs::read_to_string(ctx.run_dir.join(PLAN_FILE)).map_err(|e| StartError::RunDir {
+            dir: dir.clone(),
+            reason: format!("cannot read its {PLAN_FILE}: {e}"),
+        })?;
+    let plan = Plan::from_json(&plan_text).map_err(|e| StartError::RunDir {
+        dir: dir.clone(),
+        reason: format!("its {PLAN_FILE} is not a plan this poolpatch reads: {e}"),
+    })?;
+    let (journal, writer) =
+        JournalWriter::reopen(&ctx.run_dir).map_err(|e| StartError::RunDir {
+            dir: dir.clone(),
+            reason: e.to_string(),
+        })?;
+    if journal
+        .records
+        .iter()
+        .any(|r| matches!(r.event, Event::RunFinished { .. }))
+    {
+        return Err(StartError::RunDir {
+            dir,
+            reason: "the run finished: there is nothing to resume (see poolpatch status)".into(),
+        });
+    }
+    let started = journal
+        .records
+        .iter()
+        .find(|r| matches!(r.event, Event::RunStarted { .. }))
+        .map_or(ctx.now, |r| r.at);
+    let spec = run_spec(&plan, inventory, change).map_err(StartError::Plan)?;
+    let earlier = earlier_from(&journal, ctx.now);
+    let journal_path = writer.path().to_path_buf();
+    let recorder = Recorder::new(writer, RunClock::continuing(started, ctx.now));
+    let display = show_progress(&spec, &recorder, &plan, ctx.progress);
+    recorder.record(Event::RunResumed {
+        operator: ctx.operator.clone(),
+        torn_line_dropped: journal.torn_last_line,
+    });
+    Ok(drive(
+        spec,
+        connector,
+        recorder,
+        display,
+        stop,
+        earlier,
+        ctx,
+        journal_path,
+    )
+    .await)
+}
+
+fn show_progress(
+    spec: &RunSpec,
+    recorder: &Recorder,
+    plan: &Plan,
+    mode: ProgressMode,
+) -> tokio::task::JoinHandle<()> {
+    let pool_of: BTreeMap<String, String> = spec
+        .jobs
+        .iter()
+        .map(|j| (j.job.server.fqdn.to_string(), j.job.server.pool.to_string()))
+        .collect();
+    progress::spawn(mode, recorder.subscribe(), pool_of, plan.policy.budget)
+}
+
+/// Runs the loop and journals how the run ended.
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    spec: RunSpec,
+    connector: Arc<dyn Connector>,
+    recorder: Recorder,
+    display: tokio::task::JoinHandle<()>,
+    stop: watch::Receiver<bool>,
+    earlier: Earlier,
+    ctx: &RunContext,
+    journal_path: PathBuf,
+) -> RunReport {
+    let summary = run(spec, connector, recorder.clone(), stop, earlier).await;
     if let Some(reason) = &summary.halted {
         recorder.record(Event::RunHalted {
             reason: reason.clone(),
@@ -128,11 +220,11 @@ pub async fn carry_out(
     // Close the broadcast so the display ends, then wait for it to print the last lines.
     drop(recorder);
     let _ = display.await;
-    Ok(RunReport {
+    RunReport {
         summary,
         breaches,
         journal: journal_path,
-    })
+    }
 }
 
 fn count_breaches(run_dir: &Path) -> usize {

@@ -1,6 +1,7 @@
 //! The executor: carries out a plan, server by server, under the outage watchdog.
 //!
 //! - [`carry`]: a whole run: run directory, journal, progress, the run loop;
+//! - [`resume`]: what a stopped run left, read from its journal;
 //! - [`spec`]: turns the plan into jobs (scripts, timeouts, predictions from the plan);
 //! - [`run`](mod@run): the run loop across the estate (order, the plan's safety rules, preflight
 //!   ahead, halts);
@@ -9,12 +10,15 @@
 
 pub mod carry;
 pub mod recorder;
+pub mod resume;
 pub mod run;
 pub mod server;
 pub mod spec;
 
-pub use carry::{PLAN_FILE, RunContext, RunReport, StartError, carry_out};
+pub use carry::{PLAN_FILE, RunContext, RunReport, StartError, carry_out, resume_run};
 pub use recorder::{Recorder, RunClock};
-pub use run::{PlannedJob, RunSpec, RunSummary, run};
-pub use server::{InstallerSource, OutagePolicy, ServerJob, ServerOutcome, ServerRun};
+pub use run::{Earlier, PlannedJob, RunSpec, RunSummary, run};
+pub use server::{
+    HostFacts, InFlight, InstallerSource, OutagePolicy, ServerJob, ServerOutcome, ServerRun,
+};
 pub use spec::run_spec;

@@ -31,6 +31,20 @@ impl RunClock {
         }
     }
 
+    /// A clock for a resumed run that started at `started` (journaled) and goes on `now`:
+    /// times and `elapsed_ms` continue the journal's.
+    pub fn continuing(started: Timestamp, now: Timestamp) -> RunClock {
+        let since = now.duration_since(started);
+        let since = std::time::Duration::try_from(since).unwrap_or_default();
+        match Instant::now().checked_sub(since) {
+            Some(start) => RunClock {
+                start_wall: started,
+                start,
+            },
+            None => RunClock::starting_at(now),
+        }
+    }
+
     /// Monotonic time since the run started.
     pub fn elapsed(&self) -> std::time::Duration {
         Instant::now().saturating_duration_since(self.start)

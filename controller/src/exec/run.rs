@@ -20,7 +20,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::recorder::Recorder;
-use super::server::{OutagePolicy, ServerJob, ServerOutcome, ServerRun};
+use super::server::{InFlight, OutagePolicy, ServerJob, ServerOutcome, ServerRun};
 use crate::journal::Event;
 use crate::remote::{Connector, RemoteHost};
 
@@ -90,6 +90,17 @@ impl RunSummary {
     }
 }
 
+/// What an earlier part of the run left, when a run is resumed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Earlier {
+    /// Servers that ended (done, failed, restored unfinished) before the controller stopped.
+    pub outcomes: BTreeMap<Fqdn, ServerOutcome>,
+    /// Servers whose outage started and did not end.
+    pub in_flight: BTreeMap<Fqdn, InFlight>,
+    /// Pools halted before, with the reason.
+    pub halted_pools: BTreeMap<Fqdn, String>,
+}
+
 #[derive(Debug)]
 enum JobState {
     Preflight,
@@ -105,11 +116,16 @@ enum TaskResult {
 
 /// Carries out `spec`. `stop` turning true means: start nothing new, let servers in flight
 /// finish (or be restored), then return.
+///
+/// `earlier` is empty for a new run; for a resumed run, its finished servers are not run
+/// again, its servers in flight are resumed at once (asking each host where it is), and its
+/// halted pools stay halted.
 pub async fn run(
     spec: RunSpec,
     connector: Arc<dyn Connector>,
     recorder: Recorder,
     mut stop: watch::Receiver<bool>,
+    earlier: Earlier,
 ) -> RunSummary {
     let n = spec.jobs.len();
     let mut state: Vec<JobState> = (0..n).map(|_| JobState::Preflight).collect();
@@ -122,7 +138,43 @@ pub async fn run(
 
     let preflight_slots = Arc::new(Semaphore::new(spec.preflight_parallel.max(1)));
     let mut preflights = Vec::with_capacity(n);
+    for (pool, reason) in &earlier.halted_pools {
+        if let Some(p) = estate.pool_id(pool) {
+            halted_pools.insert(p, reason.clone());
+            rules.halt_pool(p);
+        }
+    }
     for (i, planned) in spec.jobs.iter().enumerate() {
+        let fqdn = &planned.job.server.fqdn;
+        if let Some(outcome) = earlier.outcomes.get(fqdn) {
+            // Ended before: tell the rules what it left (a server left down stays down).
+            state[i] = JobState::Finished;
+            if !matches!(outcome, ServerOutcome::Skipped { .. }) {
+                rules.begin(&estate, planned.id);
+                if outcome.services_up() {
+                    rules.end(
+                        &estate,
+                        planned.id,
+                        matches!(outcome, ServerOutcome::Done { .. }),
+                    );
+                }
+            }
+            summary.outcomes.insert(fqdn.clone(), outcome.clone());
+            continue;
+        }
+        if let Some(in_flight) = earlier.in_flight.get(fqdn).cloned() {
+            state[i] = JobState::Running;
+            rules.begin(&estate, planned.id);
+            let job = planned.job.clone();
+            let recorder = recorder.clone();
+            let connector = connector.clone();
+            let policy = spec.policy;
+            tasks.spawn(async move {
+                let mut r = ServerRun::new(&job, policy, &recorder, connector.as_ref(), None);
+                TaskResult::Outage(i, r.resume_outage(&in_flight).await)
+            });
+            continue;
+        }
         let job = planned.job.clone();
         let recorder = recorder.clone();
         let connector = connector.clone();

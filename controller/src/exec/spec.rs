@@ -96,6 +96,8 @@ pub fn run_spec(plan: &Plan, inventory: &Inventory, change: &Change) -> Result<R
             },
             step_timeouts,
             default_step_timeout: plan.policy.budget,
+            product,
+            target_version: sp.target_version.clone(),
         };
         jobs.push(PlannedJob {
             job: Arc::new(job),

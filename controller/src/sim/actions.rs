@@ -187,6 +187,26 @@ impl SimHost {
                 }
                 ok(format!("Installed {}.\r\n", cfg.version_after))
             }
+            SimAction::Probe { key } => {
+                let value = match key.as_str() {
+                    "services-down" => st.services.iter().filter(|(_, r)| !*r).count().to_string(),
+                    "w3svc" => if st.w3svc { "Running" } else { "Stopped" }.to_string(),
+                    "installer-running" => if st.installing { "True" } else { "False" }.to_string(),
+                    "version" => st.version.clone(),
+                    "reboot-pending" => {
+                        if st.reboot_pending { "True" } else { "False" }.to_string()
+                    }
+                    "databases-stale" => u8::from(st.databases_version != st.version).to_string(),
+                    other => {
+                        return (
+                            127,
+                            String::new(),
+                            format!("simulator: {} cannot answer probe `{other}`\r\n", cfg.fqdn),
+                        );
+                    }
+                };
+                ok(format!("{key}={value}\r\n"))
+            }
             SimAction::UpdateDatabases(db) => {
                 st.databases_version = cfg.version_after.clone();
                 self.push(SimEventKind::DatabasesUpdated { update: db.clone() });

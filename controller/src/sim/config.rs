@@ -44,6 +44,8 @@ pub enum ActionKind {
     UpdateDatabases,
     /// `Restart-Computer`.
     Restart,
+    /// A read-only probe line (`Write-Output ('key=' + …)`).
+    Probe,
 }
 
 impl ActionKind {
@@ -61,6 +63,7 @@ impl ActionKind {
             ActionKind::Install => "install",
             ActionKind::UpdateDatabases => "update-databases",
             ActionKind::Restart => "restart",
+            ActionKind::Probe => "probe",
         }
     }
 }
@@ -148,7 +151,7 @@ impl SimDurations {
             ActionKind::StartW3svc => self.start_w3svc,
             ActionKind::Install => self.install,
             ActionKind::UpdateDatabases => self.update_databases,
-            ActionKind::Restart => Duration::ZERO,
+            ActionKind::Restart | ActionKind::Probe => Duration::ZERO,
         }
     }
 

@@ -80,6 +80,8 @@ pub(crate) struct HostState {
     pub(super) version: String,
     pub(super) databases_version: String,
     pub(super) reboot_pending: bool,
+    /// Whether the update installer is running now (it goes on when the client is gone).
+    pub(super) installing: bool,
     pub(crate) files: BTreeMap<String, StoredFile>,
     pub(super) invocations: BTreeMap<ActionKind, u32>,
 }
@@ -184,6 +186,7 @@ impl SimHost {
             version: config.version_before.clone(),
             databases_version: config.version_before.clone(),
             reboot_pending: false,
+            installing: false,
             files,
             invocations: BTreeMap::new(),
         };
@@ -460,6 +463,9 @@ impl SimHost {
             });
         }
         let d = self.shared.config.durations.of(kind);
+        if kind == ActionKind::Install {
+            self.lock().installing = true;
+        }
         let completed = match fault {
             Some(FaultEffect::Hang) => {
                 // No timer: a paused clock must not auto-advance to the end of a hang.
@@ -478,6 +484,9 @@ impl SimHost {
             }
             _ => self.sleep(d, generation).await,
         };
+        if kind == ActionKind::Install {
+            self.lock().installing = false;
+        }
         if !completed {
             self.push(SimEventKind::CommandKilled { command: id });
             return Outcome::Abandoned;

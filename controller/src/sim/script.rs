@@ -62,6 +62,12 @@ pub enum SimAction {
     UpdateDatabases(DatabaseUpdate),
     /// `Restart-Computer`.
     Restart,
+    /// A read-only probe line printing `key=value` (see `plans::procedure::probe`).
+    Probe {
+        /// The key printed (`services-down`, `w3svc`, `installer-running`, `version`,
+        /// `databases-stale`).
+        key: String,
+    },
 }
 
 impl SimAction {
@@ -80,6 +86,7 @@ impl SimAction {
             SimAction::Install { .. } => K::Install,
             SimAction::UpdateDatabases(_) => K::UpdateDatabases,
             SimAction::Restart => K::Restart,
+            SimAction::Probe { .. } => K::Probe,
         }
     }
 }
@@ -216,6 +223,15 @@ pub(crate) fn classify(line: &str) -> Line {
             .next()
             .unwrap_or_default();
         return Line::ImportModule(name);
+    }
+    // A probe line: `Write-Output ('key=' + …)`. Checked first: its expression may name any
+    // cmdlet (Get-CsWindowsService, Test-CsDatabase) without running it as a step.
+    if let Some(rest) = l.strip_prefix("write-output ('")
+        && let Some((key, _)) = rest.split_once("='")
+    {
+        return action(SimAction::Probe {
+            key: key.to_string(),
+        });
     }
     if l.contains("install-csdatabase") {
         return action(SimAction::UpdateDatabases(database_update(trimmed)));
@@ -408,6 +424,7 @@ mod tests {
                 StepKind::StartW3svc => &[ActionKind::StartW3svc],
                 StepKind::UpdateDatabases => &[ActionKind::UpdateDatabases],
                 StepKind::StartServices => &[ActionKind::StartServices, ActionKind::VerifyServices],
+                StepKind::Probe => &[ActionKind::Probe; 6],
             };
             assert_eq!(actions, expected, "{}", step.kind.name());
         }

@@ -14,9 +14,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poolpatch_inventory::Server;
+use poolpatch_inventory::{Product, Server};
 use poolpatch_plans::procedure::{EXIT_REBOOT_REQUIRED, Procedure, Step, StepKind};
 use tokio::time::{Instant, sleep, sleep_until};
+
+mod resume;
+
+pub use resume::{HostFacts, InFlight};
 
 use super::recorder::Recorder;
 use crate::journal::{Event, ExitRecord, WatchdogAction, tail};
@@ -48,6 +52,10 @@ pub struct ServerJob {
     pub step_timeouts: BTreeMap<StepKind, Duration>,
     /// Timeout for steps without their own.
     pub default_step_timeout: Duration,
+    /// Its pool's product (for the probe when a run is resumed).
+    pub product: Product,
+    /// The version it reports once updated.
+    pub target_version: String,
 }
 
 impl ServerJob {
@@ -171,6 +179,19 @@ struct OutageClock {
     threshold_at: Instant,
     watchdog_fired: bool,
     breach_reported: bool,
+}
+
+impl OutageClock {
+    /// An outage that started at `start`.
+    fn starting(start: Instant, policy: &OutagePolicy) -> OutageClock {
+        OutageClock {
+            start,
+            budget_at: start + policy.budget,
+            threshold_at: start + policy.threshold,
+            watchdog_fired: false,
+            breach_reported: false,
+        }
+    }
 }
 
 /// What happened while waiting for a step under the alarms.
@@ -425,33 +446,28 @@ impl<'a> ServerRun<'a> {
 
     /// Runs the outage: steps 4–11 and the final step, under the watchdog.
     pub async fn outage(&mut self) -> ServerOutcome {
-        let server = self.job.name();
-        let start = Instant::now();
-        let mut clock = OutageClock {
-            start,
-            budget_at: start + self.policy.budget,
-            threshold_at: start + self.policy.threshold,
-            watchdog_fired: false,
-            breach_reported: false,
-        };
+        let mut clock = OutageClock::starting(Instant::now(), &self.policy);
         self.recorder.record(Event::OutageStarted {
-            server: server.clone(),
+            server: self.job.name(),
             pool: self.job.server.pool.to_string(),
         });
         let steps = self.job.procedure.outage.clone();
+        self.outage_steps(&mut clock, steps).await
+    }
+
+    /// Runs `steps` (the rest of the outage) on `clock`, then ends the outage.
+    async fn outage_steps(&mut self, clock: &mut OutageClock, steps: Vec<Step>) -> ServerOutcome {
+        let server = self.job.name();
         let mut i = 0;
         while i < steps.len() {
             let remaining: Vec<StepKind> = steps[i..].iter().map(|s| s.kind).collect();
             if clock.watchdog_fired && self.policy.on_budget == WatchdogAction::Restore {
-                return self.restore(&mut clock, remaining, None, None).await;
+                return self.restore(clock, remaining, None, None).await;
             }
             let step = &steps[i];
-            let out = match self
-                .step_under_alarms(&mut clock, step, &remaining, false)
-                .await
-            {
+            let out = match self.step_under_alarms(clock, step, &remaining, false).await {
                 Waited::Finished(out) => out,
-                Waited::Abandoned => return self.restore(&mut clock, remaining, None, None).await,
+                Waited::Abandoned => return self.restore(clock, remaining, None, None).await,
             };
             if step.kind == StepKind::Reboot {
                 // The connection drops when the server goes down; any outcome but a
@@ -461,10 +477,10 @@ impl<'a> ServerRun<'a> {
                 {
                     let reason = describe_failure(step, &out);
                     return self
-                        .restore(&mut clock, remaining, Some(step.kind), Some(reason))
+                        .restore(clock, remaining, Some(step.kind), Some(reason))
                         .await;
                 }
-                if let Err(e) = self.wait_for_reboot(&mut clock).await {
+                if let Err(e) = self.wait_for_reboot(clock).await {
                     return self.fail_unrestored(Some(step.kind), e);
                 }
                 i += 1;
@@ -474,7 +490,7 @@ impl<'a> ServerRun<'a> {
                 let reason = describe_failure(step, &out);
                 tracing::error!(server = %server, %reason, "step failed");
                 return self
-                    .restore(&mut clock, remaining, Some(step.kind), Some(reason))
+                    .restore(clock, remaining, Some(step.kind), Some(reason))
                     .await;
             }
             if step.kind == StepKind::InstallUpdate
@@ -485,29 +501,26 @@ impl<'a> ServerRun<'a> {
                 });
                 let reboot = self.job.procedure.reboot.clone();
                 let rest: Vec<StepKind> = steps[i + 1..].iter().map(|s| s.kind).collect();
-                match self
-                    .step_under_alarms(&mut clock, &reboot, &rest, false)
-                    .await
-                {
+                match self.step_under_alarms(clock, &reboot, &rest, false).await {
                     Waited::Finished(out) => {
                         if let ExitOutcome::Code(c) = out.exit
                             && !reboot.ok_exit_codes.contains(&c)
                         {
                             let reason = describe_failure(&reboot, &out);
                             return self
-                                .restore(&mut clock, rest, Some(reboot.kind), Some(reason))
+                                .restore(clock, rest, Some(reboot.kind), Some(reason))
                                 .await;
                         }
                     }
-                    Waited::Abandoned => return self.restore(&mut clock, rest, None, None).await,
+                    Waited::Abandoned => return self.restore(clock, rest, None, None).await,
                 }
-                if let Err(e) = self.wait_for_reboot(&mut clock).await {
+                if let Err(e) = self.wait_for_reboot(clock).await {
                     return self.fail_unrestored(Some(StepKind::Reboot), e);
                 }
             }
             i += 1;
         }
-        let outage = start.elapsed();
+        let outage = clock.start.elapsed();
         self.recorder.record(Event::OutageEnded {
             server: server.clone(),
             outage_ms: ms(outage),
@@ -566,6 +579,11 @@ impl<'a> ServerRun<'a> {
         {
             restored = false;
             why_not = e;
+        }
+        if restored && failed_step == Some(StepKind::InstallUpdate) {
+            // The installer's outcome may be unknown (connection lost, timed out): it may
+            // still run on the host. Services must not start under it.
+            self.wait_for_installer(clock).await;
         }
         if restored {
             for step in self.job.procedure.recovery.clone() {
