@@ -310,3 +310,132 @@ fn principal_never_before_its_mirror_even_when_written_first() {
         ]
     );
 }
+
+/// Zones for random calendars: with and without daylight saving, north and south.
+const ZONES: [&str; 4] = [
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+];
+
+/// Per site: a zone (index into [`ZONES`]) and weekly windows `(day, hour, minutes long)`.
+type SiteDraw = (usize, Vec<(i8, u8, u64)>);
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 60, ..ProptestConfig::default() })]
+
+    /// Random weekly windows per site in several zones, a blackout, stages by site and a
+    /// start anywhere in a week: every scheduled slot lies inside one opening of its own
+    /// calendar and outside every blackout, stages run in order after their bake, the
+    /// safety rules still hold, and the plan is deterministic.
+    #[test]
+    fn windows_blackouts_and_stages_are_honoured(
+        draws in prop::collection::vec(draw(), 1..10),
+        site_draws in prop::collection::vec(
+            (0usize..4, prop::collection::vec((0i8..7, 0u8..24, 30u64..600), 0..3)),
+            3,
+        ),
+        pools_at_once in 1u32..4,
+        estimates in prop::collection::vec(any::<u8>(), 1..10),
+        blackout in prop::option::of((0i64..40, 0i64..10)),
+        staged in any::<bool>(),
+        start_minute in 0i64..(7 * 24 * 60),
+    ) {
+        use jiff::{SignedDuration, Timestamp, ToSpan};
+        use poolpatch_inventory::WeeklyWindow;
+        use poolpatch_plans::windows::{Calendar, DateRange};
+
+        let mut specs = specs(&draws, false);
+        pair_up(&mut specs);
+        let mut inv = build(3, &specs);
+        let site_draws: Vec<SiteDraw> = site_draws;
+        for (site, (zone, windows)) in inv.sites.iter_mut().zip(&site_draws) {
+            site.time_zone = ZONES[*zone].to_string();
+            site.windows = windows
+                .iter()
+                .map(|&(d, h, m)| WeeklyWindow {
+                    day: jiff::civil::Weekday::from_monday_zero_offset(d).unwrap(),
+                    hour: h,
+                    minute: 0,
+                    length: Duration::from_secs(m * 60),
+                })
+                .collect();
+        }
+        let mut est = Vec::new();
+        for (i, server) in inv.servers().enumerate() {
+            let e = estimates.get(i % estimates.len()).copied().unwrap_or(0);
+            est.push((server.fqdn.to_string(), 8 + u64::from(e % 9)));
+        }
+        let mut text = change_text(25, pools_at_once, &est, None);
+        let first_day = jiff::civil::date(2026, 11, 1);
+        let blackout = blackout.map(|(from, len)| {
+            let from = first_day.checked_add(from.days()).unwrap();
+            DateRange { from, to: from.checked_add(len.days()).unwrap() }
+        });
+        if let Some(b) = blackout {
+            text.push_str(&format!("blackouts: [{{ from: {}, to: {} }}]\n", b.from, b.to));
+        }
+        if staged {
+            text.push_str("stages:\n  - { name: first, scope: { sites: [site0] }, bake: 3h }\n  - { name: rest }\n");
+        }
+        let change = change_from_str("generated.yaml", &text).unwrap_or_else(|d| panic!("{d}\n{text}"));
+        let now = Timestamp::from_second(
+            Timestamp::from(first_day.to_zoned(jiff::tz::TimeZone::UTC).unwrap()).as_second()
+                + start_minute * 60,
+        )
+        .unwrap();
+        let input = poolpatch_plans::PlanInput::new(&inv, &change).starting_at(now);
+        let p = poolpatch_plans::plan_with(&input);
+        check_invariants(&inv, &p)?;
+        let at = |d: Duration| now + SignedDuration::try_from(d).unwrap();
+        let horizon = poolpatch_plans::windows::PLANNING_HORIZON;
+        for sp in p.scheduled() {
+            let w = sp.window.unwrap();
+            let server = inv.server(&poolpatch_inventory::Fqdn::parse(&sp.fqdn).unwrap()).unwrap();
+            let pool = inv.pool(&server.pool).unwrap();
+            let site = inv.site(&pool.site).unwrap();
+            let blackouts: Vec<DateRange> = blackout.into_iter().collect();
+            let cal = Calendar::new(
+                jiff::tz::TimeZone::get(&site.time_zone).unwrap(),
+                inv.windows_of(pool),
+                &blackouts,
+            );
+            let (start, end) = (at(w.start), at(w.end));
+            if cal.is_any_time() {
+                prop_assert!(sp.maintenance_window.is_none());
+                continue;
+            }
+            // Inside one opening of its own calendar, as the calendar itself says.
+            let open = cal.window_at(start);
+            prop_assert!(
+                open.is_some_and(|o| o.contains(start) && end <= o.end),
+                "{} runs {start}..{end} outside its windows ({:?})", sp.fqdn, open
+            );
+            let mw = sp.maintenance_window.as_ref().unwrap();
+            prop_assert!(mw.opens <= w.start && w.end <= mw.closes);
+            prop_assert!(w.end <= horizon);
+            for b in cal.blackout_intervals(start, end) {
+                prop_assert!(b.end <= start || end <= b.start, "{} in a blackout", sp.fqdn);
+            }
+        }
+        // Stages in order, each after the previous one's bake.
+        for pair in p.stages.windows(2) {
+            if let (Some(a), Some(b)) = (pair[0].timeline, pair[1].timeline) {
+                prop_assert_eq!(Some(b.opens), a.end);
+                for s in pair[1].servers.iter().filter_map(|f| p.servers.iter().find(|x| &x.fqdn == f)) {
+                    if let Some(w) = s.window {
+                        prop_assert!(w.start >= b.opens);
+                    }
+                }
+            } else {
+                prop_assert!(pair[1].timeline.is_none() || pair[0].timeline.is_some());
+            }
+        }
+        let again = poolpatch_plans::plan_with(&input);
+        prop_assert_eq!(p.to_json(), again.to_json());
+        prop_assert_eq!(&Plan::from_json(&p.to_json()).unwrap(), &p);
+        prop_assert!(p.to_text().is_ascii());
+        let _ = p.to_markdown();
+    }
+}
