@@ -118,3 +118,50 @@ fn every_example_server_has_its_own_loopback_address_and_the_defaults() {
     }
     assert_eq!(seen.len(), 10);
 }
+
+#[test]
+fn the_windows_example_is_the_example_with_windows() {
+    let path = example_path().with_file_name("estate-windows.yaml");
+    let windowed = load_with(&path, &opts()).unwrap_or_else(|d| panic!("{d}"));
+    let mut plain = example();
+    // The same estate once windows are taken away.
+    let mut stripped = windowed.clone();
+    for s in &mut stripped.sites {
+        s.windows.clear();
+    }
+    for p in &mut stripped.pools {
+        p.windows = None;
+    }
+    for p in plain.pools.iter_mut().chain(stripped.pools.iter_mut()) {
+        p.pos = Default::default();
+        for s in &mut p.servers {
+            s.pos = Default::default();
+        }
+    }
+    for s in plain.sites.iter_mut().chain(stripped.sites.iter_mut()) {
+        s.pos = Default::default();
+    }
+    assert_eq!(stripped, plain);
+    // Night windows in Amsterdam and New York, none in Tokyo, and the branch's own.
+    let rules = |site: &str| -> Vec<String> {
+        windowed
+            .site(site)
+            .unwrap()
+            .windows
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(rules("amsterdam"), ["Sat 22:00 for 6h", "Sun 01:00 for 4h"]);
+    assert_eq!(rules("newyork"), ["Sat 22:00 for 6h"]);
+    assert!(rules("tokyo").is_empty());
+    let se01 = windowed.pool(&fqdn("se01.ams.contoso.com")).unwrap();
+    assert_eq!(
+        windowed
+            .windows_of(se01)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["Sat 20:00 for 4h"]
+    );
+}
