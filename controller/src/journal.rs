@@ -217,6 +217,69 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A server waits for its maintenance window.
+    WaitingForWindow {
+        /// The server.
+        server: String,
+        /// Its calendar (`site amsterdam`).
+        calendar: String,
+        /// When the window it fits in opens.
+        until: Timestamp,
+    },
+    /// A stage's last server is done: its bake begins (health checks repeat meanwhile).
+    StageBaking {
+        /// The stage.
+        stage: String,
+        /// When the bake ends.
+        until: Timestamp,
+    },
+    /// A health check of a stage's servers during its bake.
+    HealthChecked {
+        /// The stage.
+        stage: String,
+        /// Whether every check passed.
+        ok: bool,
+        /// What failed, if anything.
+        detail: String,
+    },
+    /// A stage passed: every server succeeded and health held for the whole bake.
+    StagePassed {
+        /// The stage.
+        stage: String,
+    },
+    /// A stage failed: a server of it failed, or health failed during the bake. The rollout
+    /// halts; no server of a later stage starts.
+    StageFailed {
+        /// The stage.
+        stage: String,
+        /// Why.
+        reason: String,
+    },
+    /// The operator paused the run (`poolpatch ctl pause`, SIGUSR1): no new server starts.
+    Paused {
+        /// Who or what asked.
+        by: String,
+    },
+    /// The operator let a paused run go on.
+    Unpaused {
+        /// Who or what asked.
+        by: String,
+    },
+    /// The operator aborted the run: no new server starts; servers in flight finish or are
+    /// restored.
+    AbortRequested {
+        /// Who or what asked.
+        by: String,
+    },
+    /// A notification could not be delivered (after its retries). The run goes on.
+    NotificationFailed {
+        /// Where it was sent.
+        url: String,
+        /// The event it was about.
+        about: String,
+        /// Why it failed.
+        error: String,
+    },
     /// The run stopped before the scope was done.
     RunHalted {
         /// Why.
@@ -253,9 +316,18 @@ impl Event {
             | Event::ServerBudgetExhausted { server, .. }
             | Event::ServerFailed { server, .. }
             | Event::ServerSkipped { server, .. }
-            | Event::ServerResumed { server, .. } => Some(server),
+            | Event::ServerResumed { server, .. }
+            | Event::WaitingForWindow { server, .. } => Some(server),
             Event::RunStarted { .. }
             | Event::RunResumed { .. }
+            | Event::StageBaking { .. }
+            | Event::HealthChecked { .. }
+            | Event::StagePassed { .. }
+            | Event::StageFailed { .. }
+            | Event::Paused { .. }
+            | Event::Unpaused { .. }
+            | Event::AbortRequested { .. }
+            | Event::NotificationFailed { .. }
             | Event::PoolHalted { .. }
             | Event::RunHalted { .. }
             | Event::RunFinished { .. } => None,

@@ -70,6 +70,37 @@ pub fn describe(record: &Record) -> String {
                 format!(" ({note})")
             }
         ),
+        Event::WaitingForWindow {
+            server,
+            calendar,
+            until,
+        } => format!(
+            "{server}: waiting for its maintenance window ({calendar}) until {}",
+            until.strftime("%Y-%m-%d %H:%M UTC")
+        ),
+        Event::StageBaking { stage, until } => format!(
+            "stage {stage}: all servers done; baking until {} (health checks repeat)",
+            until.strftime("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        Event::HealthChecked { stage, ok, detail } => format!(
+            "stage {stage}: health {}{}",
+            if *ok { "ok" } else { "FAILED" },
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {detail}")
+            }
+        ),
+        Event::StagePassed { stage } => format!("stage {stage} PASSED"),
+        Event::StageFailed { stage, reason } => format!("stage {stage} FAILED: {reason}"),
+        Event::Paused { by } => format!("run PAUSED by {by}: no new server starts"),
+        Event::Unpaused { by } => format!("run goes on (resumed by {by})"),
+        Event::AbortRequested { by } => format!(
+            "run ABORTED by {by}: no new server starts; servers in flight finish or are restored"
+        ),
+        Event::NotificationFailed { url, about, error } => {
+            format!("notification of {about} to {url} failed: {error}")
+        }
         Event::PreflightPassed { server, .. } => format!("{server}: preflight passed"),
         Event::PreflightFailed { server, reason } => {
             format!("{server}: PREFLIGHT FAILED: {reason}")
