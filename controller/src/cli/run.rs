@@ -199,7 +199,21 @@ pub fn run(a: &RunArgs) -> Exit {
         carry_out(&plan, &inventory, &change, connector, &ctx, stop).await
     });
     match result {
-        Ok(report) => finish(&report, &run_dir),
+        Ok(report) => {
+            let exit = finish(&report, &run_dir);
+            // Servers the plan leaves out are not patched either: not everything was done.
+            let unscheduled = plan.totals.servers_not_scheduled;
+            if unscheduled > 0 {
+                println!(
+                    "not scheduled: {unscheduled} server(s) in scope (`poolpatch plan` says why)"
+                );
+            }
+            if exit == Exit::Ok && unscheduled > 0 {
+                Exit::Incomplete
+            } else {
+                exit
+            }
+        }
         Err(e) => {
             eprintln!("error: {e}");
             Exit::CannotStart
