@@ -661,6 +661,30 @@ fn set_default(text: &str, key: &str, value: &str) -> String {
     out.join("\n") + "\n"
 }
 
+/// `poolpatch simulate` for a copy of the example inventory in `d` whose servers have
+/// free high ports (picked again if one is taken before the simulator binds it).
+fn simulated(d: &Path, sim_dir: &Path, change: &Path, home: &Path) -> (PathBuf, Simulator) {
+    let example = std::fs::read_to_string(example_inventory()).expect("example");
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let inventory = write(d, "estate.yaml", &with_free_ports(&example));
+        if let Some(sim) = Simulator::start(&inventory, sim_dir, change, home) {
+            return (inventory, sim);
+        }
+        assert!(attempt < 5, "no free ports after {attempt} attempts");
+    }
+}
+
+/// Points the inventory's `defaults.ssh` at the files `sim` wrote, with the two lines it
+/// printed.
+fn use_simulator_files(inventory: &Path, sim: &Simulator) {
+    let text = std::fs::read_to_string(inventory).expect("inventory");
+    let text = set_default(&text, "identity_file", &sim.setting("identity_file"));
+    let text = set_default(&text, "known_hosts", &sim.setting("known_hosts"));
+    std::fs::write(inventory, text).expect("inventory");
+}
+
 #[test]
 fn run_against_simulate_in_two_processes() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -669,17 +693,7 @@ fn run_against_simulate_in_two_processes() {
     std::fs::create_dir_all(&home).expect("home");
     let change = write(d, "change.yaml", &change_text());
     let sim_dir = d.join("sim");
-    let example = std::fs::read_to_string(example_inventory()).expect("example");
-
-    let mut attempt = 0;
-    let (inventory, sim) = loop {
-        attempt += 1;
-        let inventory = write(d, "estate.yaml", &with_free_ports(&example));
-        if let Some(sim) = Simulator::start(&inventory, &sim_dir, &change, &home) {
-            break (inventory, sim);
-        }
-        assert!(attempt < 5, "no free ports after {attempt} attempts");
-    };
+    let (inventory, sim) = simulated(d, &sim_dir, &change, &home);
     // One line per host at the address and port of the inventory.
     let text = std::fs::read_to_string(&inventory).expect("inventory");
     for (fqdn, address) in [
@@ -783,4 +797,60 @@ fn run_against_simulate_in_two_processes() {
     );
     // Nothing was written where the operator's own keys live.
     assert!(!home.join(".ssh").exists());
+}
+
+#[test]
+fn run_leaving_servers_unscheduled_is_incomplete() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let home = d.join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let full = write(d, "change.yaml", &change_text());
+    // 24 minutes: New York's back end and Tokyo's three servers are not scheduled.
+    let small = write(
+        d,
+        "change-24m.yaml",
+        &change_text().replace("budget: 25m ", "budget: 24m "),
+    );
+    let (inventory, sim) = simulated(d, &d.join("sim"), &full, &home);
+    use_simulator_files(&inventory, &sim);
+    let run_dir = d.join("run");
+    let shown = Shown::from(
+        poolpatch()
+            .arg("run")
+            .arg("--inventory")
+            .arg(&inventory)
+            .arg("--change")
+            .arg(&small)
+            .arg("--run-dir")
+            .arg(&run_dir)
+            .arg("--plain")
+            .env("HOME", &home)
+            .output()
+            .expect("poolpatch run"),
+    );
+    shown.expect(1);
+    assert!(
+        shown
+            .stdout
+            .contains("6 done, 0 failed or restored unfinished, 0 skipped, 0 breaches"),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown
+            .stdout
+            .contains("not scheduled: 4 server(s) in scope (`poolpatch plan` says why)"),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown
+            .stderr
+            .contains("warning: be01.nyc.contoso.com is not scheduled: the predicted outage"),
+        "{}",
+        shown.stderr
+    );
+    let (code, _) = sim.terminate();
+    assert_eq!(code, Some(0));
 }
