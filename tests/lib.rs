@@ -131,6 +131,7 @@ pub async fn rehearse_with(
         ..SshOptions::default()
     }));
     let ctx = RunContext {
+        clock_speed: 1.0,
         run_dir: dir.path().join("run"),
         inventory_file: "estate.yaml".into(),
         change_file: "change.yaml".into(),
@@ -303,6 +304,7 @@ impl Simulation {
     /// The run's context (quiet, starting at the Unix epoch).
     pub fn context(&self) -> RunContext {
         RunContext {
+            clock_speed: 1.0,
             run_dir: self.run_dir(),
             inventory_file: "estate.yaml".into(),
             change_file: "change.yaml".into(),

@@ -42,9 +42,19 @@ const INSTALLERS: [(&str, &[u8]); 3] = [
 /// Arguments of `poolpatch demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// How much faster than real time: 240 makes a 20-minute outage take 5 seconds.
-    #[arg(long, default_value_t = 240.0)]
-    pub speed: f64,
+    /// How much faster than real time (default 240, with --canary 1200): 240 makes a
+    /// 20-minute outage take 5 seconds.
+    #[arg(long)]
+    pub speed: Option<f64>,
+    /// The canary rollout of the example: the estate with maintenance windows in two time
+    /// zones and a three-stage canary (one Standard Edition server, then a site, then the
+    /// rest), with bake times; the run waits for windows and stages visibly.
+    #[arg(long, conflicts_with_all = ["inventory", "change"])]
+    pub canary: bool,
+    /// Pretend the rehearsal starts at this time (RFC 3339). With --canary the default is
+    /// the Saturday afternoon before the example's first windows, 2026-11-28T18:00:00Z.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<jiff::Timestamp>,
     /// Work directory for the example files, keys and the run (default: a new directory
     /// under the system's temporary directory; kept afterwards).
     #[arg(long)]
@@ -61,12 +71,20 @@ pub struct DemoArgs {
     pub change: Option<PathBuf>,
 }
 
-fn write_examples(dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+const ESTATE_WINDOWS: &str = include_str!("../../../inventory/examples/estate-windows.yaml");
+const CHANGE_CANARY: &str = include_str!("../../../plans/examples/change-canary.yaml");
+
+fn write_examples(dir: &Path, canary: bool) -> std::io::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
     let estate = dir.join("estate.yaml");
     let change = dir.join("change.yaml");
-    std::fs::write(&estate, ESTATE)?;
-    std::fs::write(&change, CHANGE)?;
+    let (e, c) = if canary {
+        (ESTATE_WINDOWS, CHANGE_CANARY)
+    } else {
+        (ESTATE, CHANGE)
+    };
+    std::fs::write(&estate, e)?;
+    std::fs::write(&change, c)?;
     for (rel, bytes) in INSTALLERS {
         let p = dir.join(rel);
         if let Some(parent) = p.parent() {
@@ -79,15 +97,31 @@ fn write_examples(dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
 
 /// Runs the demo.
 pub fn demo(a: &DemoArgs) -> Exit {
-    if !(a.speed.is_finite() && (1.0..=100_000.0).contains(&a.speed)) {
+    let speed = a.speed.unwrap_or(if a.canary { 1200.0 } else { 240.0 });
+    if !(speed.is_finite() && (1.0..=100_000.0).contains(&speed)) {
         eprintln!("error: --speed must be a number from 1 to 100000");
         return Exit::Invalid;
     }
-    let now = jiff::Timestamp::now();
-    let dir = a.dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("poolpatch-demo-{}", now.strftime("%Y%m%dT%H%M%SZ")))
+    let real_now = jiff::Timestamp::now();
+    let now = a.now.unwrap_or_else(|| {
+        if a.canary {
+            // The Saturday afternoon before the example's first windows (Amsterdam 22:00).
+            jiff::Timestamp::from_second(1_795_888_800).unwrap_or(real_now)
+        } else {
+            real_now
+        }
     });
-    let (estate_path, change_path) = match write_examples(&dir) {
+    let dir = a.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "poolpatch-demo-{}",
+            real_now.strftime("%Y%m%dT%H%M%SZ")
+        ))
+    });
+    let files = match (&a.inventory, &a.change) {
+        (Some(i), Some(c)) => std::fs::create_dir_all(&dir).map(|()| (i.clone(), c.clone())),
+        _ => write_examples(&dir, a.canary),
+    };
+    let (estate_path, change_path) = match files {
         Ok(p) => p,
         Err(e) => {
             eprintln!(
@@ -97,10 +131,11 @@ pub fn demo(a: &DemoArgs) -> Exit {
             return Exit::CannotStart;
         }
     };
-    let (inventory, change, _) = match super::plan::load_and_plan(&estate_path, &change_path) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
+    let (inventory, change, _) =
+        match super::plan::load_and_plan(&estate_path, &change_path, Some(now)) {
+            Ok(x) => x,
+            Err(e) => return e,
+        };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -117,7 +152,7 @@ pub fn demo(a: &DemoArgs) -> Exit {
         let options = |listen| RehearsalOptions {
             dir: dir.join("sim"),
             listen,
-            durations: SimDurations::scaled(1.0 / a.speed),
+            durations: SimDurations::scaled(1.0 / speed),
             customize: None,
         };
         // Own 127.0.0.x addresses where the system allows it (Linux does), else ports of
@@ -132,9 +167,18 @@ pub fn demo(a: &DemoArgs) -> Exit {
                 }
             },
         };
-        let mut plan = poolpatch_plans::plan(&rehearsal.inventory, &change);
+        let input = poolpatch_plans::PlanInput::new(&rehearsal.inventory, &change).starting_at(now);
+        let mut plan = poolpatch_plans::plan_with(&input);
         let predicted = plan.totals.duration;
-        compress_plan(&mut plan, a.speed);
+        compress_plan(&mut plan, speed);
+        for stage in &mut plan.stages {
+            if let Some(h) = stage.health.take() {
+                println!(
+                    "rehearsal: stage {}'s own health command is not run here (`{}`); the built-in check (services and w3svc running) is",
+                    stage.name, h.command
+                );
+            }
+        }
         report_unscheduled(&plan);
         println!(
             "poolpatch demo: {} — {} servers in {} pools, {} sites, simulated over SSH on loopback",
@@ -144,12 +188,13 @@ pub fn demo(a: &DemoArgs) -> Exit {
             rehearsal.inventory.sites.len()
         );
         println!(
-            "time runs {}x faster: the plan's {} take about {}; budget {} per server ({} in plan time)",
-            a.speed,
+            "time runs {}x faster from {}: the plan's {} take about {}; budget {} per server ({} in plan time)",
+            speed,
+            now.strftime("%Y-%m-%d %H:%M UTC"),
             humantime::format_duration(Duration::from_secs(predicted.as_secs())),
             humantime::format_duration(Duration::from_secs(plan.totals.duration.as_secs().max(1))),
             humantime::format_duration(Duration::from_millis(plan.policy.budget.as_millis() as u64)),
-            humantime::format_duration(Duration::from_secs((plan.policy.budget.as_secs_f64() * a.speed).round() as u64)),
+            humantime::format_duration(Duration::from_secs((plan.policy.budget.as_secs_f64() * speed).round() as u64)),
         );
         println!("files:  {}\n", dir.display());
         let connector: Arc<dyn Connector> = Arc::new(SshConnector::new(SshOptions {
@@ -158,6 +203,7 @@ pub fn demo(a: &DemoArgs) -> Exit {
         }));
         let run_dir = default_run_dir(&dir.join("runs"), now, &plan.change.name);
         let ctx = RunContext {
+            clock_speed: speed,
             run_dir: run_dir.clone(),
             inventory_file: estate_path.display().to_string(),
             change_file: change_path.display().to_string(),
@@ -169,7 +215,14 @@ pub fn demo(a: &DemoArgs) -> Exit {
         let result = carry_out(&plan, &rehearsal.inventory, &change, connector, &ctx, stop).await;
         rehearsal.estate.shutdown().await;
         match result {
-            Ok(report) => finish(&report, &run_dir),
+            Ok(report) => {
+                let exit = finish(&report, &run_dir);
+                // `plan` is pure: the same call as above gives the plan before compression,
+                // which the report compares the rehearsal with, in the plan's time.
+                let uncompressed = poolpatch_plans::plan_with(&input);
+                super::report::write_rehearsal_report(&run_dir, speed, &uncompressed);
+                exit
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 Exit::CannotStart

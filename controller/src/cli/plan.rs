@@ -20,6 +20,9 @@ pub enum PlanFormat {
     Md,
     /// The versioned JSON document (docs/usage/plan-json.md).
     Json,
+    /// One self-contained HTML file: the predicted timeline, the dependency graph and the
+    /// tables, as `poolpatch report` shows a run (docs/usage/reports.md).
+    Html,
 }
 
 /// Arguments of `poolpatch plan`.
@@ -40,6 +43,10 @@ pub struct PlanArgs {
     /// Past runs the estimates learn from.
     #[command(flatten)]
     pub history: HistoryArgs,
+    /// Plan as if it were this time (RFC 3339, e.g. 2026-11-28T21:00:00Z): maintenance
+    /// windows are computed from it. Default: now.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<jiff::Timestamp>,
 }
 
 /// Where the history of past runs is read from, and how it becomes estimates.
@@ -109,12 +116,13 @@ pub(crate) fn load_change(path: &Path, inventory: &Inventory) -> Result<Change, 
     Ok(change)
 }
 
-/// Loads both files and plans.
+/// Loads both files and plans, starting now (or at `now`).
 pub(crate) fn load_and_plan(
     inventory: &Path,
     change: &Path,
+    now: Option<jiff::Timestamp>,
 ) -> Result<(Inventory, Change, Plan), Exit> {
-    load_and_plan_with(inventory, change, &HistoryArgs::default())
+    load_and_plan_with(inventory, change, &HistoryArgs::default(), now)
 }
 
 /// Loads both files and the history of past runs, and plans.
@@ -122,11 +130,15 @@ pub(crate) fn load_and_plan_with(
     inventory: &Path,
     change: &Path,
     history: &HistoryArgs,
+    now: Option<jiff::Timestamp>,
 ) -> Result<(Inventory, Change, Plan), Exit> {
     let inv = load_inventory(inventory)?;
     let change = load_change(change, &inv)?;
     let history = history.load();
-    let mut input = PlanInput::new(&inv, &change);
+    // Maintenance windows are wall-clock times: a plan starts at a moment (now, unless the
+    // operator pretends another with --now).
+    let mut input =
+        PlanInput::new(&inv, &change).starting_at(now.unwrap_or_else(jiff::Timestamp::now));
     if let Some(h) = &history {
         input = input.with_history(h);
     }
@@ -136,7 +148,7 @@ pub(crate) fn load_and_plan_with(
 
 /// Prints the plan; exit 1 when servers in scope are not scheduled.
 pub fn plan(a: &PlanArgs) -> Exit {
-    let (_, _, plan) = match load_and_plan_with(&a.inventory, &a.change, &a.history) {
+    let (_, _, plan) = match load_and_plan_with(&a.inventory, &a.change, &a.history, a.now) {
         Ok(x) => x,
         Err(e) => return e,
     };
@@ -144,6 +156,7 @@ pub fn plan(a: &PlanArgs) -> Exit {
         PlanFormat::Text => plan.to_text(),
         PlanFormat::Md => plan.to_markdown(),
         PlanFormat::Json => plan.to_json(),
+        PlanFormat::Html => crate::report::from_plan(&plan).to_html(),
     };
     if let Err(e) = emit(&text, a.output.as_ref()) {
         return e;

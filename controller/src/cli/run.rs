@@ -40,6 +40,10 @@ pub struct RunArgs {
     /// the run carries out the plan that was approved.
     #[command(flatten)]
     pub history: HistoryArgs,
+    /// Pretend the run starts at this time (RFC 3339, e.g. 2026-11-28T21:00:00Z), for a
+    /// rehearsal against simulated hosts: maintenance windows are met as if it were then.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<jiff::Timestamp>,
 }
 
 /// Arguments of `poolpatch resume`.
@@ -150,16 +154,17 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 
 /// Carries out the plan on the real servers.
 pub fn run(a: &RunArgs) -> Exit {
-    let (inventory, change, plan) = match load_and_plan_with(&a.inventory, &a.change, &a.history) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
+    let (inventory, change, plan) =
+        match load_and_plan_with(&a.inventory, &a.change, &a.history, a.now) {
+            Ok(x) => x,
+            Err(e) => return e,
+        };
     if let Err(d) = change.verify_installers() {
         print_diagnostics(&d);
         return Exit::CannotStart;
     }
     report_unscheduled(&plan);
-    let now = jiff::Timestamp::now();
+    let now = a.now.unwrap_or_else(jiff::Timestamp::now);
     let run_dir = a
         .run_dir
         .clone()
@@ -187,6 +192,7 @@ pub fn run(a: &RunArgs) -> Exit {
         ..SshOptions::default()
     }));
     let ctx = RunContext {
+        clock_speed: 1.0,
         run_dir: run_dir.clone(),
         inventory_file: absolute(&a.inventory),
         change_file: absolute(&a.change),
@@ -301,6 +307,7 @@ pub fn resume(a: &ResumeArgs) -> Exit {
         ..SshOptions::default()
     }));
     let ctx = RunContext {
+        clock_speed: 1.0,
         run_dir: a.run.clone(),
         inventory_file: absolute(&inv_path),
         change_file: absolute(&change_path),

@@ -33,6 +33,9 @@ pub struct RunContext {
     pub change_file: String,
     /// The time the run starts at (injected: rehearsals may pretend).
     pub now: Timestamp,
+    /// How much faster than real time the run's wall clock goes: 1 for real runs; a
+    /// compressed rehearsal uses its compression, so maintenance windows come in time.
+    pub clock_speed: f64,
     /// Who runs it.
     pub operator: String,
     /// How progress is shown.
@@ -93,7 +96,10 @@ pub async fn carry_out(
     std::fs::write(ctx.run_dir.join(PLAN_FILE), plan.to_json()).map_err(dir_err)?;
     let writer = JournalWriter::create(&ctx.run_dir).map_err(dir_err)?;
     let journal_path = writer.path().to_path_buf();
-    let recorder = Recorder::new(writer, RunClock::starting_at(ctx.now));
+    let recorder = Recorder::new(
+        writer,
+        RunClock::starting_at(ctx.now).with_speed(ctx.clock_speed),
+    );
     let display = show_progress(&spec, &recorder, plan, ctx.progress);
     recorder.record(Event::RunStarted {
         change: plan.change.name.clone(),
@@ -159,7 +165,10 @@ pub async fn resume_run(
     let spec = run_spec(&plan, inventory, change).map_err(StartError::Plan)?;
     let earlier = earlier_from(&journal, ctx.now);
     let journal_path = writer.path().to_path_buf();
-    let recorder = Recorder::new(writer, RunClock::continuing(started, ctx.now));
+    let recorder = Recorder::new(
+        writer,
+        RunClock::continuing(started, ctx.now).with_speed(ctx.clock_speed),
+    );
     let display = show_progress(&spec, &recorder, &plan, ctx.progress);
     recorder.record(Event::RunResumed {
         operator: ctx.operator.clone(),

@@ -2,6 +2,7 @@
 //!
 //! - [`carry`]: a whole run: run directory, journal, progress, the run loop;
 //! - [`resume`]: what a stopped run left, read from its journal;
+//! - [`gates`]: maintenance windows, canary stages and the failure limit;
 //! - [`spec`]: turns the plan into jobs (scripts, timeouts, predictions from the plan);
 //! - [`run`](mod@run): the run loop across the estate (order, the plan's safety rules, preflight
 //!   ahead, halts);
@@ -9,6 +10,7 @@
 //! - [`recorder`]: the run clock and where events go (journal first, then observers).
 
 pub mod carry;
+pub mod gates;
 pub mod recorder;
 pub mod resume;
 pub mod run;

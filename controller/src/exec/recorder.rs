@@ -20,6 +20,10 @@ use crate::journal::{Event, JournalWriter, Record};
 pub struct RunClock {
     start_wall: Timestamp,
     start: Instant,
+    /// How much faster than real time the wall clock runs (1 for real runs; a compressed
+    /// rehearsal runs it as fast as its durations are compressed, so that maintenance
+    /// windows, which are wall-clock times, come as they would).
+    speed: f64,
 }
 
 impl RunClock {
@@ -28,6 +32,28 @@ impl RunClock {
         RunClock {
             start_wall: now,
             start: Instant::now(),
+            speed: 1.0,
+        }
+    }
+
+    /// The same clock, its wall time running `speed` times faster than real time.
+    #[must_use]
+    pub fn with_speed(mut self, speed: f64) -> RunClock {
+        if speed.is_finite() && speed >= 1.0 {
+            self.speed = speed;
+        }
+        self
+    }
+
+    /// The monotonic instant at which this clock reads `t` (now, if `t` is past).
+    pub fn instant_at(&self, t: Timestamp) -> Instant {
+        let ahead = t.duration_since(self.now());
+        match std::time::Duration::try_from(ahead) {
+            Ok(d) if !d.is_zero() => {
+                let real = std::time::Duration::from_secs_f64(d.as_secs_f64() / self.speed);
+                Instant::now() + real.min(std::time::Duration::from_secs(400 * 24 * 3600))
+            }
+            _ => Instant::now(),
         }
     }
 
@@ -40,6 +66,7 @@ impl RunClock {
             Some(start) => RunClock {
                 start_wall: started,
                 start,
+                speed: 1.0,
             },
             None => RunClock::starting_at(now),
         }
@@ -52,7 +79,8 @@ impl RunClock {
 
     /// The current wall time by this clock.
     pub fn now(&self) -> Timestamp {
-        let d = SignedDuration::try_from(self.elapsed()).unwrap_or(SignedDuration::MAX);
+        let elapsed = self.elapsed().mul_f64(self.speed);
+        let d = SignedDuration::try_from(elapsed).unwrap_or(SignedDuration::MAX);
         self.start_wall.saturating_add(d).unwrap_or(self.start_wall)
     }
 }

@@ -19,6 +19,7 @@ use poolpatch_plans::safety::{Estate, EstateState, PoolId, PoolStatus, ServerId}
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use super::gates::{Gates, StageGate, StageState, WindowGate};
 use super::recorder::Recorder;
 use super::server::{InFlight, OutagePolicy, ServerJob, ServerOutcome, ServerRun};
 use crate::journal::Event;
@@ -50,6 +51,8 @@ pub struct RunSpec {
     pub on_failure: OnFailure,
     /// How many servers may be in preflight at once.
     pub preflight_parallel: usize,
+    /// Maintenance windows, canary stages and the failure limit, from the plan.
+    pub gates: Gates,
 }
 
 /// How a run ended, per server.
@@ -112,6 +115,7 @@ enum JobState {
 enum TaskResult {
     Preflight(usize, Result<Option<Arc<dyn RemoteHost>>, String>),
     Outage(usize, ServerOutcome),
+    Health(usize, Result<(), String>),
 }
 
 /// Carries out `spec`. `stop` turning true means: start nothing new, let servers in flight
@@ -189,10 +193,30 @@ pub async fn run(
         }));
     }
 
+    // A resumed run may start with pools whose servers all ended: release them.
+    release_idle_pools(&spec, &state, &mut rules);
     let mut stopping: Option<String> = None;
     // Once every sender is gone, nobody can ask to stop: `changed` would be ready forever.
     let mut stop_open = true;
+    let clock = recorder.clock();
+    let mut gates = spec.gates.clone();
+    let mut waiting_for_window = std::collections::BTreeSet::new();
+    let mut health_running = std::collections::BTreeSet::new();
+    let mut failed_servers = 0usize;
     loop {
+        // When the next window opens or a health check is due: the loop wakes up then.
+        let mut wakeup: Option<tokio::time::Instant> = None;
+        if stopping.is_none() {
+            start_health_checks(
+                &spec,
+                &mut gates,
+                &mut health_running,
+                &mut tasks,
+                &recorder,
+                &connector,
+                &mut wakeup,
+            );
+        }
         if stopping.is_none() && *stop.borrow() {
             stopping = Some("stopped by the operator".to_string());
         }
@@ -218,6 +242,46 @@ pub async fn run(
                     skip(&recorder, &mut summary, &mut state[i], planned, reason);
                     continue;
                 }
+                let fqdn = &planned.job.server.fqdn;
+                match gates.stage(gates.stage_of(fqdn)) {
+                    StageGate::Open => {}
+                    StageGate::Wait => break,
+                    StageGate::Never(why) => {
+                        skip(
+                            &recorder,
+                            &mut summary,
+                            &mut state[i],
+                            planned,
+                            format!("not started: {why}"),
+                        );
+                        continue;
+                    }
+                }
+                match gates.window(fqdn, planned.predicted_outage, clock.now()) {
+                    WindowGate::Open => {}
+                    WindowGate::WaitUntil { calendar, opens_at } => {
+                        if waiting_for_window.insert((i, opens_at)) {
+                            recorder.record(Event::WaitingForWindow {
+                                server: fqdn.to_string(),
+                                calendar,
+                                until: opens_at,
+                            });
+                        }
+                        let at = clock.instant_at(opens_at);
+                        wakeup = Some(wakeup.map_or(at, |w| w.min(at)));
+                        break;
+                    }
+                    WindowGate::Never { reason } => {
+                        skip(
+                            &recorder,
+                            &mut summary,
+                            &mut state[i],
+                            planned,
+                            format!("not started: {reason}"),
+                        );
+                        continue;
+                    }
+                }
                 if estate
                     .may_start(&rules, planned.id, planned.predicted_outage)
                     .is_err()
@@ -240,6 +304,7 @@ pub async fn run(
             // never start (the rules refuse it for good, e.g. a server it conflicts with
             // was left down). Skip it, with the rule's reason, and go on.
             if tasks.is_empty()
+                && wakeup.is_none()
                 && let Some(i) = state.iter().position(|s| matches!(s, JobState::Ready))
             {
                 let planned = &spec.jobs[i];
@@ -253,8 +318,21 @@ pub async fn run(
             }
         }
 
+        if tasks.is_empty() {
+            // Nothing runs: wait for the next window or health check, unless stopping.
+            let Some(at) = wakeup.filter(|_| stopping.is_none()) else {
+                break;
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                changed = stop.changed(), if stop_open => stop_open = changed.is_ok(),
+            }
+            continue;
+        }
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(86_400);
         let next = tokio::select! {
             t = tasks.join_next() => t,
+            _ = tokio::time::sleep_until(wakeup.unwrap_or(far)), if wakeup.is_some() => continue,
             changed = stop.changed(), if stopping.is_none() && stop_open => {
                 stop_open = changed.is_ok();
                 continue;
@@ -315,9 +393,73 @@ pub async fn run(
                         stopping = Some(format!("{reason}; the change file says halt-all"));
                     }
                 }
+                if !matches!(outcome, ServerOutcome::Done { .. }) {
+                    failed_servers += 1;
+                    if let Some(limit) = gates.failure_limit
+                        && failed_servers >= limit
+                        && stopping.is_none()
+                    {
+                        stopping = Some(format!(
+                            "the failure limit is reached: {failed_servers} server(s) failed (limit {limit})"
+                        ));
+                    }
+                }
                 summary.outcomes.insert(job.server.fqdn.clone(), outcome);
             }
+            TaskResult::Health(k, result) => {
+                health_running.remove(&k);
+                let now = clock.now();
+                let stage = &mut gates.stages[k];
+                match result {
+                    Ok(()) => {
+                        recorder.record(Event::HealthChecked {
+                            stage: stage.name.clone(),
+                            ok: true,
+                            detail: String::new(),
+                        });
+                        if let StageState::Baking { until, next_check } = &mut stage.state {
+                            if now >= *until {
+                                stage.state = StageState::Passed;
+                                recorder.record(Event::StagePassed {
+                                    stage: stage.name.clone(),
+                                });
+                            } else {
+                                let step = stage.bake / 4;
+                                let next = now
+                                    .checked_add(
+                                        jiff::SignedDuration::try_from(step).unwrap_or_default(),
+                                    )
+                                    .unwrap_or(*until);
+                                *next_check = next.min(*until);
+                            }
+                        }
+                    }
+                    Err(detail) => {
+                        recorder.record(Event::HealthChecked {
+                            stage: stage.name.clone(),
+                            ok: false,
+                            detail: detail.clone(),
+                        });
+                        let reason = format!("health failed during the bake: {detail}");
+                        recorder.record(Event::StageFailed {
+                            stage: stage.name.clone(),
+                            reason: reason.clone(),
+                        });
+                        stopping.get_or_insert(format!("stage {} failed: {reason}", stage.name));
+                        stage.state = StageState::Failed(reason);
+                    }
+                }
+            }
         }
+        advance_stages(
+            &spec,
+            &state,
+            &summary,
+            &mut gates,
+            &recorder,
+            clock.now(),
+            &mut stopping,
+        );
         release_idle_pools(&spec, &state, &mut rules);
     }
     // Whatever never started: say why.
@@ -355,6 +497,118 @@ pub async fn run(
 /// A pool in progress whose servers are all finished, or will never start (their preflight
 /// failed), is halted for the rules: it holds no slot and blocks no paired pool, and pools
 /// that must come after it never start.
+/// A stage whose servers have all ended either starts its bake (all done) or fails.
+fn advance_stages(
+    spec: &RunSpec,
+    state: &[JobState],
+    summary: &RunSummary,
+    gates: &mut Gates,
+    recorder: &Recorder,
+    now: jiff::Timestamp,
+    stopping: &mut Option<String>,
+) {
+    let index: BTreeMap<&Fqdn, usize> = spec
+        .jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (&j.job.server.fqdn, i))
+        .collect();
+    for stage in &mut gates.stages {
+        if stage.state != StageState::Running {
+            continue;
+        }
+        let ended = stage.servers.iter().all(|s| {
+            index
+                .get(s)
+                .is_none_or(|i| matches!(state[*i], JobState::Finished))
+        });
+        if !ended {
+            continue;
+        }
+        let failed: Vec<String> = stage
+            .servers
+            .iter()
+            .filter(|s| !matches!(summary.outcomes.get(*s), Some(ServerOutcome::Done { .. })))
+            .map(|s| s.to_string())
+            .collect();
+        if failed.is_empty() {
+            let until = now
+                .checked_add(jiff::SignedDuration::try_from(stage.bake).unwrap_or_default())
+                .unwrap_or(now);
+            stage.state = StageState::Baking {
+                until,
+                next_check: now,
+            };
+            recorder.record(Event::StageBaking {
+                stage: stage.name.clone(),
+                until,
+            });
+        } else {
+            let reason = format!("not every server succeeded: {}", failed.join(", "));
+            recorder.record(Event::StageFailed {
+                stage: stage.name.clone(),
+                reason: reason.clone(),
+            });
+            stopping.get_or_insert(format!("stage {} failed: {reason}", stage.name));
+            stage.state = StageState::Failed(reason);
+        }
+    }
+}
+
+/// Starts the due health checks of baking stages; sets `wakeup` to the next one due.
+fn start_health_checks(
+    spec: &RunSpec,
+    gates: &mut Gates,
+    running: &mut std::collections::BTreeSet<usize>,
+    tasks: &mut JoinSet<TaskResult>,
+    recorder: &Recorder,
+    connector: &Arc<dyn Connector>,
+    wakeup: &mut Option<tokio::time::Instant>,
+) {
+    let clock = recorder.clock();
+    let now = clock.now();
+    for (k, stage) in gates.stages.iter().enumerate() {
+        let StageState::Baking { next_check, .. } = stage.state else {
+            continue;
+        };
+        if running.contains(&k) {
+            continue;
+        }
+        if next_check > now {
+            let at = clock.instant_at(next_check);
+            *wakeup = Some(wakeup.map_or(at, |w| w.min(at)));
+            continue;
+        }
+        running.insert(k);
+        let jobs: Vec<Arc<ServerJob>> = spec
+            .jobs
+            .iter()
+            .filter(|j| stage.servers.contains(&j.job.server.fqdn))
+            .map(|j| j.job.clone())
+            .collect();
+        let (recorder, connector, policy) = (recorder.clone(), connector.clone(), spec.policy);
+        let name = stage.name.clone();
+        let command = stage.health.clone();
+        tasks.spawn(async move {
+            let mut result = Ok(());
+            for job in &jobs {
+                let mut r = ServerRun::new(job, policy, &recorder, connector.as_ref(), None);
+                if let Err(e) = r.health_check().await {
+                    result = Err(e);
+                    break;
+                }
+            }
+            if result.is_ok()
+                && let Some((command, timeout)) = &command
+            {
+                let servers: Vec<String> = jobs.iter().map(|j| j.server.fqdn.to_string()).collect();
+                result = super::gates::run_health_command(command, *timeout, &name, &servers).await;
+            }
+            TaskResult::Health(k, result)
+        });
+    }
+}
+
 fn skip(
     recorder: &Recorder,
     summary: &mut RunSummary,

@@ -121,5 +121,6 @@ pub fn run_spec(plan: &Plan, inventory: &Inventory, change: &Change) -> Result<R
         },
         on_failure: plan.policy.on_failure,
         preflight_parallel: 8,
+        gates: super::gates::Gates::from_plan(plan),
     })
 }

@@ -266,6 +266,32 @@ impl ServerRun<'_> {
     }
 }
 
+impl ServerRun<'_> {
+    /// A health check during a stage's bake: every Lync service and w3svc must be running
+    /// (the read-only probe). `Err` says what is wrong.
+    pub async fn health_check(&mut self) -> Result<(), String> {
+        let probe = procedure::probe(&self.job.server, self.job.product);
+        let out = self.send(&probe).await;
+        if !is_ok(&probe, &out) {
+            return Err(describe_failure(&probe, &out));
+        }
+        let facts = HostFacts::parse(&String::from_utf8_lossy(&out.stdout))?;
+        if facts.services_down > 0 || !facts.w3svc_running {
+            return Err(format!(
+                "{}: {} Lync service(s) not running, w3svc {}",
+                self.job.name(),
+                facts.services_down,
+                if facts.w3svc_running {
+                    "running"
+                } else {
+                    "stopped"
+                }
+            ));
+        }
+        Ok(())
+    }
+}
+
 enum Probed {
     /// The watchdog abandoned the probe (restore policy).
     Abandoned,
