@@ -16,5 +16,6 @@ pub mod lock;
 pub mod progress;
 pub mod rehearsal;
 pub mod remote;
+pub mod report;
 pub mod sim;
 pub mod status;
