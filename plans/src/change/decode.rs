@@ -10,7 +10,7 @@ use poolpatch_inventory::diag::did_you_mean;
 use poolpatch_inventory::yaml::{self, Node};
 use poolpatch_inventory::{Diagnostics, Fqdn, Product};
 
-use super::rollout;
+use super::{notify, rollout};
 use super::values::{fqdns, map_entries, positive_duration, size, step_durations, texts};
 use super::{
     CHANGE_FORMAT_VERSION, Change, Concurrency, DEFAULT_BUDGET, DEFAULT_CONNECT_TIMEOUT,
@@ -110,6 +110,7 @@ pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change
         }),
     };
     let rollout = rollout::decode(&mut ctx, &mut f);
+    let notify = notify::decode(&mut ctx, &mut f);
     f.finish(&mut ctx);
 
     match (
@@ -124,6 +125,7 @@ pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change
         estimates,
         timeouts,
         rollout,
+        notify,
     ) {
         (
             Some(version),
@@ -137,6 +139,7 @@ pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change
             Some(estimates),
             Some(timeouts),
             Some(rollout),
+            Some(notify),
         ) if ctx.diags.is_empty() => Ok(Change {
             file: file.to_string(),
             base_dir,
@@ -154,6 +157,7 @@ pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change
             stages_pos: rollout.stages_pos,
             failure_limit: rollout.failure_limit,
             blackouts: rollout.blackouts,
+            notify,
         }),
         _ => Err(failed(ctx)),
     }

@@ -30,9 +30,14 @@
 
 mod check;
 mod decode;
+mod notify;
 mod rollout;
 mod values;
 
+pub use notify::{
+    DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT, MAX_WEBHOOK_RETRIES, MAX_WEBHOOK_TIMEOUT,
+    Notify, NotifyEvent, Webhook, WebhookUrl,
+};
 pub use rollout::{Blackout, DEFAULT_HEALTH_TIMEOUT, FailureLimit, HealthCheck, MAX_BAKE, Stage};
 
 use std::collections::BTreeMap;
@@ -105,6 +110,8 @@ pub struct Change {
     pub failure_limit: Option<FailureLimit>,
     /// Change freezes: local dates during which nothing may run.
     pub blackouts: Vec<Blackout>,
+    /// Webhooks told about the run's important events (`notify:`); none by default.
+    pub notify: Notify,
 }
 
 /// The update: staging directory, installers and the versions they bring.
