@@ -399,8 +399,7 @@ pub(crate) fn render_with(r: &Report, windows: &MaintenanceWindows) -> String {
         for b in &r.breaches {
             let _ = write!(
                 out,
-                r#"<div class="callout bad" data-breach="{}"><strong>{}</strong>{}</div>"#,
-                esc(&b.server),
+                r#"<div class="callout bad" data-breach="{}"><strong>Breach:</strong>{}</div>"#,
                 esc(&b.server),
                 esc(&b.explanation)
             );

@@ -320,7 +320,7 @@ pub(crate) fn svg(r: &Report, windows: &MaintenanceWindows) -> String {
             }
             Row::Pool(pool) => {
                 let kind = if pool.edition == "standard" {
-                    " (Standard Edition)"
+                    " (SE)"
                 } else {
                     ""
                 };
