@@ -211,7 +211,7 @@ pub fn demo(a: &DemoArgs) -> Exit {
             operator: operator(),
             progress,
         };
-        let stop = stop_on_signals();
+        let stop = stop_on_signals(run_dir.clone());
         let result = carry_out(&plan, &rehearsal.inventory, &change, connector, &ctx, stop).await;
         rehearsal.estate.shutdown().await;
         match result {

@@ -94,31 +94,125 @@ pub(crate) fn default_run_dir(runs: &Path, now: jiff::Timestamp, change: &str) -
     runs.join(format!("{}-{slug}", now.strftime("%Y%m%dT%H%M%SZ")))
 }
 
-/// Stops starting new servers on the first SIGINT or SIGTERM.
-pub(crate) fn stop_on_signals() -> watch::Receiver<bool> {
+/// Steers the run of `run_dir` from signals: SIGINT or SIGTERM abort it (no new server
+/// starts; servers in flight finish or are restored), SIGUSR1 pauses it, SIGUSR2 resumes it.
+/// Each goes through the control file, so the journal records it as `poolpatch ctl` would;
+/// the returned channel also turns true on abort, should the file not be writable.
+pub(crate) fn stop_on_signals(run_dir: PathBuf) -> watch::Receiver<bool> {
+    use crate::exec::control::{Command, send};
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut usr1), Ok(mut usr2)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::user_defined1()),
+                signal(SignalKind::user_defined2()),
+            ) else {
+                let _ = tokio::signal::ctrl_c().await;
+                let _ = tx.send(true);
+                return;
+            };
+            loop {
+                let (command, by) = tokio::select! {
+                    _ = tokio::signal::ctrl_c() => (Command::Abort, "SIGINT"),
+                    _ = term.recv() => (Command::Abort, "SIGTERM"),
+                    _ = usr1.recv() => (Command::Pause, "SIGUSR1"),
+                    _ = usr2.recv() => (Command::Resume, "SIGUSR2"),
+                };
+                if let Err(e) = send(&run_dir, command, by) {
+                    eprintln!(
+                        "poolpatch: cannot write the control file in {}: {e}",
+                        run_dir.display()
+                    );
                 }
-                Err(_) => std::future::pending::<()>().await,
+                if command == Command::Abort {
+                    eprintln!(
+                        "poolpatch: aborting ({by}): no new server starts; servers in flight finish or are restored. The journal records it."
+                    );
+                    let _ = tx.send(true);
+                    return;
+                }
             }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
         }
-        eprintln!(
-            "poolpatch: stopping: no new server starts; servers in flight finish or are restored. The journal records it."
-        );
-        let _ = tx.send(true);
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = send(&run_dir, Command::Abort, "Ctrl-C");
+            let _ = tx.send(true);
+        }
     });
     rx
+}
+
+/// Arguments of `poolpatch ctl`.
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    /// What to tell the running controller.
+    #[arg(value_enum)]
+    pub command: CtlCommand,
+    /// The run directory of the running controller.
+    #[arg(long)]
+    pub run: PathBuf,
+}
+
+/// What `poolpatch ctl` can tell a running controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CtlCommand {
+    /// Start no new server; servers in flight go on to their end.
+    Pause,
+    /// Start servers again.
+    Resume,
+    /// Start no new server; servers in flight finish or are restored; the run ends.
+    Abort,
+}
+
+/// Tells a running controller to pause, resume or abort.
+pub fn ctl(a: &CtlArgs) -> Exit {
+    use crate::exec::control::{Command, send};
+    let journal = match crate::journal::read(&a.run) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Invalid;
+        }
+    };
+    if journal
+        .records
+        .iter()
+        .any(|r| matches!(r.event, crate::journal::Event::RunFinished { .. }))
+    {
+        eprintln!(
+            "error: the run in {} has finished: there is nothing to steer",
+            a.run.display()
+        );
+        return Exit::Invalid;
+    }
+    let command = match a.command {
+        CtlCommand::Pause => Command::Pause,
+        CtlCommand::Resume => Command::Resume,
+        CtlCommand::Abort => Command::Abort,
+    };
+    match send(&a.run, command, &operator()) {
+        Ok(sent) => {
+            println!(
+                "sent `{}` (#{}) to the controller of {}; it acts within a second and journals it (poolpatch status --run {})",
+                command.name(),
+                sent.seq,
+                a.run.display(),
+                a.run.display()
+            );
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the control file in {}: {e}",
+                a.run.display()
+            );
+            Exit::CannotStart
+        }
+    }
 }
 
 /// Prints how a run ended and turns it into an exit code.
@@ -201,7 +295,7 @@ pub fn run(a: &RunArgs) -> Exit {
         progress,
     };
     let result = rt.block_on(async {
-        let stop = stop_on_signals();
+        let stop = stop_on_signals(ctx.run_dir.clone());
         carry_out(&plan, &inventory, &change, connector, &ctx, stop).await
     });
     match result {
@@ -316,7 +410,7 @@ pub fn resume(a: &ResumeArgs) -> Exit {
         progress,
     };
     let result = rt.block_on(async {
-        let stop = stop_on_signals();
+        let stop = stop_on_signals(ctx.run_dir.clone());
         crate::exec::resume_run(&inventory, &change, connector, &ctx, stop).await
     });
     match result {

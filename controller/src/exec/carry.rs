@@ -11,6 +11,7 @@ use poolpatch_inventory::Inventory;
 use poolpatch_plans::{Change, Plan};
 use tokio::sync::watch;
 
+use super::control;
 use super::recorder::{Recorder, RunClock};
 use super::resume::earlier_from;
 use super::run::{Earlier, RunSpec, RunSummary, run};
@@ -213,7 +214,45 @@ async fn drive(
     ctx: &RunContext,
     journal_path: PathBuf,
 ) -> RunReport {
-    let summary = run(spec, connector, recorder.clone(), stop, earlier).await;
+    // The caller's stop (signals) and `poolpatch ctl` (the control file) both steer the run.
+    let (pause_tx, pause_rx) = watch::channel(false);
+    let (abort_tx, abort_rx) = watch::channel(false);
+    let abort_tx = Arc::new(abort_tx);
+    let (done_tx, done_rx) = watch::channel(false);
+    let merge = {
+        let abort = abort_tx.clone();
+        let mut stop = stop;
+        tokio::spawn(async move {
+            loop {
+                if *stop.borrow() {
+                    let _ = abort.send(true);
+                    return;
+                }
+                if stop.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let watcher = tokio::spawn(control::watch_file(
+        ctx.run_dir.clone(),
+        recorder.clone(),
+        pause_tx,
+        abort_tx,
+        done_rx,
+    ));
+    let summary = run(
+        spec,
+        connector,
+        recorder.clone(),
+        abort_rx,
+        pause_rx,
+        earlier,
+    )
+    .await;
+    let _ = done_tx.send(true);
+    let _ = watcher.await;
+    merge.abort();
     if let Some(reason) = &summary.halted {
         recorder.record(Event::RunHalted {
             reason: reason.clone(),

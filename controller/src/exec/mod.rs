@@ -2,6 +2,7 @@
 //!
 //! - [`carry`]: a whole run: run directory, journal, progress, the run loop;
 //! - [`resume`]: what a stopped run left, read from its journal;
+//! - [`control`]: pause, resume and abort from outside (`poolpatch ctl`, signals);
 //! - [`gates`]: maintenance windows, canary stages and the failure limit;
 //! - [`spec`]: turns the plan into jobs (scripts, timeouts, predictions from the plan);
 //! - [`run`](mod@run): the run loop across the estate (order, the plan's safety rules, preflight
@@ -10,6 +11,7 @@
 //! - [`recorder`]: the run clock and where events go (journal first, then observers).
 
 pub mod carry;
+pub mod control;
 pub mod gates;
 pub mod recorder;
 pub mod resume;

@@ -119,7 +119,8 @@ enum TaskResult {
 }
 
 /// Carries out `spec`. `stop` turning true means: start nothing new, let servers in flight
-/// finish (or be restored), then return.
+/// finish (or be restored), then return. While `pause` is true, nothing new starts either,
+/// but the run waits to be resumed.
 ///
 /// `earlier` is empty for a new run; for a resumed run, its finished servers are not run
 /// again, its servers in flight are resumed at once (asking each host where it is), and its
@@ -129,6 +130,7 @@ pub async fn run(
     connector: Arc<dyn Connector>,
     recorder: Recorder,
     mut stop: watch::Receiver<bool>,
+    mut pause: watch::Receiver<bool>,
     earlier: Earlier,
 ) -> RunSummary {
     let n = spec.jobs.len();
@@ -198,6 +200,7 @@ pub async fn run(
     let mut stopping: Option<String> = None;
     // Once every sender is gone, nobody can ask to stop: `changed` would be ready forever.
     let mut stop_open = true;
+    let mut pause_open = true;
     let clock = recorder.clock();
     let mut gates = spec.gates.clone();
     let mut waiting_for_window = std::collections::BTreeSet::new();
@@ -206,6 +209,7 @@ pub async fn run(
     loop {
         // When the next window opens or a health check is due: the loop wakes up then.
         let mut wakeup: Option<tokio::time::Instant> = None;
+        let paused = *pause.borrow();
         if stopping.is_none() {
             start_health_checks(
                 &spec,
@@ -229,7 +233,7 @@ pub async fn run(
         // Start what may start, strictly in plan order: a server waits until every server
         // before it in the plan has started or will not start, so the run follows the
         // order the change board approved; only the timing moves.
-        if stopping.is_none() {
+        if stopping.is_none() && !paused {
             for i in 0..n {
                 match state[i] {
                     JobState::Finished | JobState::Running => continue,
@@ -318,6 +322,14 @@ pub async fn run(
             }
         }
 
+        if tasks.is_empty() && paused && stopping.is_none() && pause_open {
+            // Paused with nothing running: wait to be resumed (or stopped).
+            tokio::select! {
+                changed = pause.changed() => pause_open = changed.is_ok(),
+                changed = stop.changed(), if stop_open => stop_open = changed.is_ok(),
+            }
+            continue;
+        }
         if tasks.is_empty() {
             // Nothing runs: wait for the next window or health check, unless stopping.
             let Some(at) = wakeup.filter(|_| stopping.is_none()) else {
@@ -335,6 +347,10 @@ pub async fn run(
             _ = tokio::time::sleep_until(wakeup.unwrap_or(far)), if wakeup.is_some() => continue,
             changed = stop.changed(), if stopping.is_none() && stop_open => {
                 stop_open = changed.is_ok();
+                continue;
+            }
+            changed = pause.changed(), if pause_open => {
+                pause_open = changed.is_ok();
                 continue;
             }
         };
