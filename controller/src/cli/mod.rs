@@ -70,6 +70,8 @@ pub enum Command {
     /// Go on with a run whose controller stopped (killed, machine restarted): asks each
     /// server that was in flight where it really is, then carries out the rest of the plan.
     Resume(run::ResumeArgs),
+    /// Pause, resume or abort a running controller.
+    Ctl(run::CtlArgs),
     /// Show where a run stands, from its journal.
     Status(run::StatusArgs),
     /// The outage report of a run (text, Markdown, HTML or JSON): predicted against actual
@@ -117,6 +119,7 @@ pub fn main(cli: Cli) -> Exit {
         Command::Plan(a) => plan::plan(&a),
         Command::Run(a) => run::run(&a),
         Command::Resume(a) => run::resume(&a),
+        Command::Ctl(a) => run::ctl(&a),
         Command::Status(a) => run::status(&a),
         Command::Report(a) => report::report(&a),
         Command::Demo(a) => demo::demo(&a),
