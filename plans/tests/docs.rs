@@ -91,3 +91,67 @@ fn the_json_example_is_the_example_plan() {
         shown["steps"]["recovery"][0]
     );
 }
+
+#[test]
+fn windows_md_examples_hold() {
+    let windows = doc("windows.md");
+    // The stages block is a valid part of a change file.
+    let stages = block(&windows, "A canary rollout, in the change file", "yaml");
+    let small = block(&doc("change.md"), "## A small example", "yaml");
+    let change = change_from_str("change.yaml", &format!("{small}{stages}"))
+        .unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(change.stages.len(), 3);
+    // So is the blackouts block.
+    let blackouts = block(&windows, "## Blackouts", "yaml");
+    let change = change_from_str("change.yaml", &format!("{small}{blackouts}"))
+        .unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(change.blackouts.len(), 2);
+    // The window line shown is the plan's.
+    let shown = block(&windows, "with the rules it comes from", "text");
+    let snap = std::fs::read_to_string(
+        root().join("plans/tests/snapshots/windows_plan__windows_example_text.snap"),
+    )
+    .unwrap();
+    assert!(snap.contains(&shown), "not in the snapshot:\n{shown}");
+}
+
+#[test]
+fn change_md_rollout_examples_load() {
+    let doc = doc("change.md");
+    let small = block(&doc, "## A small example", "yaml");
+    for marker in ["### `stages`", "### `blackouts`"] {
+        let part = block(&doc, marker, "yaml");
+        change_from_str("change.yaml", &format!("{small}{part}"))
+            .unwrap_or_else(|d| panic!("{marker}: {d}"));
+    }
+}
+
+#[test]
+fn the_json_opening_is_the_windows_example_s() {
+    let shown: serde_json::Value =
+        serde_json::from_str(&block(&doc("plan-json.md"), "### An opening", "json")).unwrap();
+    let opts = poolpatch_inventory::LoadOptions {
+        home: Some("/home/operator".into()),
+        base_dir: None,
+    };
+    let inv = poolpatch_inventory::load_with(
+        &root().join("inventory/examples/estate-windows.yaml"),
+        &opts,
+    )
+    .unwrap();
+    let change =
+        poolpatch_plans::load_change(&root().join("plans/examples/change-canary.yaml")).unwrap();
+    let now = "2026-11-28T21:00:00Z".parse().unwrap();
+    let p = poolpatch_plans::plan_with(
+        &poolpatch_plans::PlanInput::new(&inv, &change).starting_at(now),
+    );
+    let nyc = p
+        .servers
+        .iter()
+        .find(|s| s.fqdn == "be01.nyc.contoso.com")
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&nyc.maintenance_window).unwrap(),
+        shown
+    );
+}

@@ -210,7 +210,7 @@ fn stage_sentence(st: &StagePlan) -> String {
     let mut s = format!("{}: {names}", st.name);
     if let Some(h) = &st.health {
         s.push_str(&format!(
-            "; after the {} bake, `{}` must succeed within {}",
+            "; during the {} bake, `{}` must keep succeeding (each run within {})",
             format_duration(st.bake),
             h.command,
             format_duration(h.timeout)
