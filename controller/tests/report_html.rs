@@ -499,3 +499,34 @@ fn the_plan_report_shows_the_prediction_only() {
     );
     assert!(html.contains("se02.tyo.contoso.com"));
 }
+
+#[test]
+fn maintenance_windows_are_shaded_behind_their_rows() {
+    let r = fixture_report();
+    let mut windows = report::MaintenanceWindows::new();
+    windows.insert(
+        "be01.nyc.contoso.com".into(),
+        vec![report::Span::new(20 * 60_000, 80 * 60_000)],
+    );
+    let html = r.to_html_with(&windows);
+    let doc = parse(&html);
+    let timeline = svg(&doc, "timeline");
+    let (origin, px) = scale(&timeline);
+    let rows = rows(&timeline);
+    let shaded: Vec<(&String, Node<'_, '_>)> = rows
+        .iter()
+        .flat_map(|(name, row)| {
+            child_with_class(row, &["maintenance"])
+                .into_iter()
+                .map(move |n| (name, n))
+        })
+        .collect();
+    assert_eq!(shaded.len(), 1);
+    let (name, rect) = &shaded[0];
+    assert_eq!(name.as_str(), "be01.nyc.contoso.com");
+    assert!(close(f(rect, "x"), origin + 20.0 * 60_000.0 * px, 0.06));
+    assert!(close(f(rect, "width"), 60.0 * 60_000.0 * px, 0.06));
+    // Without windows, nothing is shaded.
+    let plain = r.to_html();
+    assert!(!plain.contains(r#"class="maintenance""#));
+}

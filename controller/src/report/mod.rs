@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 pub use build::{from_plan, from_run};
 pub use load::{LoadError, REHEARSAL_FILE, load, write_rehearsal};
+pub use timeline::MaintenanceWindows;
 
 use crate::journal::{ExitRecord, WatchdogAction};
 
@@ -571,6 +572,12 @@ impl Report {
     /// reads the whole document).
     pub fn to_html(&self) -> String {
         html::render(self)
+    }
+
+    /// The same, with `windows` shaded behind their servers' rows on the timeline (the hook
+    /// for maintenance windows: nothing passes any yet).
+    pub fn to_html_with(&self, windows: &MaintenanceWindows) -> String {
+        html::render_with(self, windows)
     }
 }
 

@@ -53,9 +53,10 @@ pub(crate) fn result_colour(r: ServerResult) -> &'static str {
     }
 }
 
-/// Maintenance windows to shade, per server, as spans of the timeline. Empty for now: a
-/// later version derives them from the sites' windows; the drawing already shows them.
-pub(crate) type MaintenanceWindows = BTreeMap<String, Vec<Span>>;
+/// Maintenance windows to shade on the timeline: per server (FQDN), spans of the timeline
+/// (offsets from its start). Nothing passes any yet: a later version derives them from the
+/// sites' windows; the drawing already shows them.
+pub type MaintenanceWindows = BTreeMap<String, Vec<Span>>;
 
 /// The width `text` is taken to need at `size` px.
 pub(crate) fn text_width(text: &str, size: f64) -> f64 {
