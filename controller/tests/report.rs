@@ -390,3 +390,39 @@ fn plan_html_from_the_command_line() {
     assert!(html.contains("Outage prediction"));
     assert!(html.contains(r#"class="timeline""#));
 }
+
+/// Every field name of a JSON object in `v`, recursively.
+fn keys(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                out.insert(k.clone());
+                keys(v, out);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| keys(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_json_field_is_documented() {
+    let doc =
+        std::fs::read_to_string(report_fixture::root().join("docs/usage/reports.md")).unwrap();
+    let mut all = std::collections::BTreeSet::new();
+    for r in [
+        fixture_report(),
+        report::from_plan(&report_fixture::canary_plan()),
+    ] {
+        keys(&serde_json::from_str(&r.to_json()).unwrap(), &mut all);
+    }
+    let missing: Vec<&String> = all
+        .iter()
+        .filter(|k| !doc.contains(&format!("`{k}`")) && !doc.contains(&format!("\"{k}\"")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in docs/usage/reports.md: {missing:?}"
+    );
+    assert!(doc.contains("poolpatch.report/v1"));
+}

@@ -74,7 +74,7 @@ pub(super) fn breach_report(
     }
     match watchdog {
         Some(WatchdogAction::Restore) => explanation
-            .push_str(" The watchdog had started restoring services at the budget; a step that must not be interrupted was still running."),
+            .push_str(" The watchdog had begun restoring services at the budget; they were not back before the threshold (a step that must not be interrupted, or the recovery itself, took that long)."),
         Some(WatchdogAction::Finish) => explanation
             .push_str(" The watchdog's policy at the budget was to finish the procedure."),
         None => {}
