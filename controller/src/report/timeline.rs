@@ -134,7 +134,7 @@ fn actual_bar(s: &ServerReport, end_ms: u64) -> Option<(u64, u64, bool)> {
     let a = s.actual.as_ref()?;
     let start = a.outage_start_ms?;
     Some(match a.outage_end_ms {
-        Some(e) => (start, e, true),
+        Some(e) => (start, e.max(start), true),
         None => (start, end_ms.max(start), false),
     })
 }
@@ -537,7 +537,7 @@ fn server_row(
                 r##"<rect class="bar actual" data-ended="{ended}" x="{}" y="{}" width="{}" height="10" rx="2" fill="{fill}" stroke="{}" stroke-width="{}"/>"##,
                 num(scale.x(start)),
                 num(ay),
-                num(scale.w(end - start).max(1.0)),
+                num(scale.w(end.saturating_sub(start)).max(1.0)),
                 if ended { "none" } else { "#7c3aed" },
                 if ended { "0" } else { "1" },
             );
