@@ -362,7 +362,8 @@ fn run_stage(
     let mut continuing: BTreeSet<(usize, usize)> = BTreeSet::new();
     let mut next = vec![0usize; n_pools];
     let mut running: BinaryHeap<Reverse<(Duration, usize, usize, usize)>> = BinaryHeap::new();
-    let mut wakeups: BinaryHeap<Reverse<Duration>> = BinaryHeap::new();
+    // When servers waiting for their window may start: each instant once.
+    let mut wakeups: BTreeSet<Duration> = BTreeSet::new();
     let mut stuck: Vec<Option<Unscheduled>> = vec![None; n_pools];
     let mut slots = Vec::new();
     let max_pools = estate.limits().max_pools;
@@ -391,7 +392,9 @@ fn run_stage(
                     continuing.remove(&(rank, p));
                     start(state, estate, job, p, now, &mut running, &mut slots, rank);
                 }
-                Fit::At(t) => wakeups.push(Reverse(t)),
+                Fit::At(t) => {
+                    wakeups.insert(t);
+                }
                 Fit::Never => {
                     continuing.remove(&(rank, p));
                     stuck[p] = Some(Unscheduled::NoWindow {
@@ -421,7 +424,9 @@ fn run_stage(
                         done_with.push((rank, p));
                         start(state, estate, job, p, now, &mut running, &mut slots, rank);
                     }
-                    Fit::At(t) => wakeups.push(Reverse(t)),
+                    Fit::At(t) => {
+                        wakeups.insert(t);
+                    }
                     Fit::Never => {
                         done_with.push((rank, p));
                         stuck[p] = Some(Unscheduled::NoWindow {
@@ -436,13 +441,13 @@ fn run_stage(
             }
         }
         let next_end = running.peek().map(|Reverse((t, ..))| *t);
-        let next_wakeup = wakeups.peek().map(|Reverse(t)| *t);
+        let next_wakeup = wakeups.first().copied();
         let Some(t) = next_end.into_iter().chain(next_wakeup).min() else {
             break;
         };
         now = t;
-        while wakeups.peek().is_some_and(|Reverse(w)| *w <= now) {
-            wakeups.pop();
+        while wakeups.first().is_some_and(|w| *w <= now) {
+            wakeups.pop_first();
         }
         while let Some(&Reverse((t, rank, s, p))) = running.peek() {
             if t != now {

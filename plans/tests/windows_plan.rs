@@ -386,3 +386,29 @@ fn a_stage_that_cannot_complete_holds_back_the_later_ones() {
     );
     assert_eq!(p.policy.failure_limit.as_ref().unwrap().as_written, None);
 }
+
+#[test]
+fn extreme_start_times_never_panic() {
+    let (inv, change) = example();
+    for now in [
+        Timestamp::MIN,
+        Timestamp::MAX,
+        Timestamp::MAX
+            .checked_sub(jiff::SignedDuration::from_hours(24 * 30))
+            .unwrap(),
+        Timestamp::MIN
+            .checked_add(jiff::SignedDuration::from_hours(1))
+            .unwrap(),
+        "2026-11-28T21:00:00.5Z".parse().unwrap(),
+    ] {
+        let p = plan_with(&PlanInput::new(&inv, &change).starting_at(now));
+        assert!(p.to_text().is_ascii());
+        let _ = p.to_markdown();
+        assert_eq!(Plan::from_json(&p.to_json()).unwrap(), p);
+    }
+    // A start within a second is rounded up to the next whole second.
+    let p = plan_with(
+        &PlanInput::new(&inv, &change).starting_at("2026-11-28T21:00:00.5Z".parse().unwrap()),
+    );
+    assert_eq!(p.starts_at, Some(ts("2026-11-28T21:00:01Z")));
+}
