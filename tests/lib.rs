@@ -131,6 +131,7 @@ pub async fn rehearse_with(
         ..SshOptions::default()
     }));
     let ctx = RunContext {
+        rehearsal: true,
         clock_speed: 1.0,
         run_dir: dir.path().join("run"),
         inventory_file: "estate.yaml".into(),
@@ -304,6 +305,7 @@ impl Simulation {
     /// The run's context (quiet, starting at the Unix epoch).
     pub fn context(&self) -> RunContext {
         RunContext {
+            rehearsal: true,
             clock_speed: 1.0,
             run_dir: self.run_dir(),
             inventory_file: "estate.yaml".into(),

@@ -92,6 +92,7 @@ async fn run(
     let plan =
         poolpatch_plans::plan_with(&PlanInput::new(&sim.inventory, change).starting_at(start));
     let ctx = RunContext {
+        rehearsal: true,
         clock_speed: 1.0,
         run_dir: sim.run_dir(),
         inventory_file: "estate.yaml".into(),

@@ -66,6 +66,9 @@ pub enum Event {
         servers: usize,
         /// Who runs it: `user@host pid N`.
         operator: String,
+        /// A rehearsal against simulated hosts (its durations never feed estimates).
+        #[serde(default)]
+        rehearsal: bool,
     },
     /// A run was resumed after its controller stopped (killed, machine restarted).
     RunResumed {

@@ -60,6 +60,7 @@ fn write_run(dir: &Path, plan: &Plan, install_secs: u64) {
         change_file: "change.yaml".into(),
         servers: plan.totals.servers_scheduled,
         operator: "op@host pid 1".into(),
+        rehearsal: false,
     });
     add(finished(StepKind::InstallUpdate, false, true, install_secs));
     add(finished(StepKind::UpdateDatabases, false, false, 3000));

@@ -146,6 +146,14 @@ fn every_kind_of_server_is_explained() {
             .all(|n| n.server != "be02.ams.contoso.com")
     );
 
+    // The run log: start, the pause, the halt, the end.
+    let log: Vec<&str> = r.log.iter().map(|l| l.event.as_str()).collect();
+    assert_eq!(
+        log,
+        ["run-started", "pool-halted", "paused", "unpaused", "run-finished"]
+    );
+    assert_eq!(r.log[2].at_ms, 40 * 60_000);
+
     // Pools: halted, with the actual span of its outages.
     let pool = r
         .pools
@@ -218,6 +226,7 @@ fn an_unfinished_run_says_so_and_keeps_the_server_in_flight() {
             change_file: "change.yaml".into(),
             servers: 9,
             operator: "op".into(),
+            rehearsal: false,
         },
     );
     s.at(

@@ -378,8 +378,8 @@ struct Head {
     event: String,
 }
 
-/// The part of a `run-started` record read here. `rehearsal` is not written yet by the
-/// controller; a journal that says so is left out.
+/// The part of a `run-started` record read here: the controller writes `rehearsal: true`
+/// for runs against simulated hosts (`poolpatch demo`), and such a journal is left out.
 #[derive(Deserialize)]
 struct RunStartedLine {
     #[serde(default)]

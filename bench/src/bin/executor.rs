@@ -428,6 +428,7 @@ async fn execute(s: &Setup, run_dir: PathBuf) -> (RunReport, Analysis, Duration,
     );
     let log = Arc::new(Log::default());
     let ctx = RunContext {
+        rehearsal: true,
         clock_speed: 1.0,
         run_dir: run_dir.clone(),
         inventory_file: "estate.yaml".into(),

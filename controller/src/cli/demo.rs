@@ -51,6 +51,11 @@ pub struct DemoArgs {
     /// rest), with bake times; the run waits for windows and stages visibly.
     #[arg(long, conflicts_with_all = ["inventory", "change"])]
     pub canary: bool,
+    /// Kill the controller in the middle of the first installer (a simulated crash: its
+    /// tasks and connections die, the hosts go on), show the status, then resume the run to
+    /// completion with `resume`'s logic.
+    #[arg(long)]
+    pub crash: bool,
     /// Pretend the rehearsal starts at this time (RFC 3339). With --canary the default is
     /// the Saturday afternoon before the example's first windows, 2026-11-28T18:00:00Z.
     #[arg(long, value_name = "TIME")]
@@ -93,6 +98,72 @@ fn write_examples(dir: &Path, canary: bool) -> std::io::Result<(PathBuf, PathBuf
         std::fs::write(p, bytes)?;
     }
     Ok((estate, change))
+}
+
+/// Runs the plan, kills the controller mid-install, then resumes the run.
+async fn crash_and_resume(
+    plan: &poolpatch_plans::Plan,
+    inventory: &poolpatch_inventory::Inventory,
+    change: &poolpatch_plans::Change,
+    connector: Arc<dyn Connector>,
+    ctx: &RunContext,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<crate::exec::RunReport, crate::exec::StartError> {
+    let (p, i, c, conn, x, s) = (
+        plan.clone(),
+        inventory.clone(),
+        change.clone(),
+        connector.clone(),
+        ctx.clone(),
+        stop.clone(),
+    );
+    let started = tokio::time::Instant::now();
+    let controller = tokio::spawn(async move { carry_out(&p, &i, &c, conn, &x, s).await });
+    let mid_install = |r: &crate::journal::Record| {
+        matches!(
+            r.event,
+            crate::journal::Event::StepStarted {
+                step: poolpatch_plans::procedure::StepKind::InstallUpdate,
+                recovery: false,
+                ..
+            }
+        )
+    };
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if controller.is_finished() {
+            return controller.await.unwrap_or_else(|e| {
+                Err(crate::exec::StartError::Plan(format!(
+                    "the controller failed: {e}"
+                )))
+            });
+        }
+        if crate::journal::read(&ctx.run_dir).is_ok_and(|j| j.records.iter().any(mid_install)) {
+            break;
+        }
+    }
+    controller.abort();
+    let _ = controller.await;
+    println!(
+        "\n*** the controller was killed mid-install (a simulated crash); the hosts went on ***\n"
+    );
+    if let Ok(status) = crate::status::read(&ctx.run_dir) {
+        println!("{}", status.to_text());
+    }
+    println!("*** poolpatch resume ***\n");
+    // The run's clock goes on where the killed controller's was (it ran `clock_speed`
+    // times faster than real time), so the outage clocks continue from their true start.
+    let elapsed = started.elapsed().mul_f64(ctx.clock_speed);
+    let now = jiff::SignedDuration::try_from(elapsed)
+        .ok()
+        .and_then(|d| ctx.now.checked_add(d).ok())
+        .unwrap_or(ctx.now);
+    let ctx = RunContext {
+        now,
+        operator: format!("{} (resume)", ctx.operator),
+        ..ctx.clone()
+    };
+    crate::exec::resume_plan(plan, inventory, change, connector, &ctx, stop).await
 }
 
 /// Runs the demo.
@@ -203,6 +274,7 @@ pub fn demo(a: &DemoArgs) -> Exit {
         }));
         let run_dir = default_run_dir(&dir.join("runs"), now, &plan.change.name);
         let ctx = RunContext {
+            rehearsal: true,
             clock_speed: speed,
             run_dir: run_dir.clone(),
             inventory_file: estate_path.display().to_string(),
@@ -212,7 +284,11 @@ pub fn demo(a: &DemoArgs) -> Exit {
             progress,
         };
         let stop = stop_on_signals(run_dir.clone());
-        let result = carry_out(&plan, &rehearsal.inventory, &change, connector, &ctx, stop).await;
+        let result = if a.crash {
+            crash_and_resume(&plan, &rehearsal.inventory, &change, connector, &ctx, stop).await
+        } else {
+            carry_out(&plan, &rehearsal.inventory, &change, connector, &ctx, stop).await
+        };
         rehearsal.estate.shutdown().await;
         match result {
             Ok(report) => {

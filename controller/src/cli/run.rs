@@ -286,6 +286,7 @@ pub fn run(a: &RunArgs) -> Exit {
         ..SshOptions::default()
     }));
     let ctx = RunContext {
+        rehearsal: false,
         clock_speed: 1.0,
         run_dir: run_dir.clone(),
         inventory_file: absolute(&a.inventory),
@@ -401,6 +402,7 @@ pub fn resume(a: &ResumeArgs) -> Exit {
         ..SshOptions::default()
     }));
     let ctx = RunContext {
+        rehearsal: false,
         clock_speed: 1.0,
         run_dir: a.run.clone(),
         inventory_file: absolute(&inv_path),

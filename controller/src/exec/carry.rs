@@ -39,6 +39,8 @@ pub struct RunContext {
     pub clock_speed: f64,
     /// Who runs it.
     pub operator: String,
+    /// Whether the hosts are simulated (the journal says so; history ignores such runs).
+    pub rehearsal: bool,
     /// How progress is shown.
     pub progress: ProgressMode,
 }
@@ -108,6 +110,7 @@ pub async fn carry_out(
         change_file: ctx.change_file.clone(),
         servers: spec.jobs.len(),
         operator: ctx.operator.clone(),
+        rehearsal: ctx.rehearsal,
     });
     Ok(drive(
         spec,
@@ -143,6 +146,20 @@ pub async fn resume_run(
         dir: dir.clone(),
         reason: format!("its {PLAN_FILE} is not a plan this poolpatch reads: {e}"),
     })?;
+    resume_plan(&plan, inventory, change, connector, ctx, stop).await
+}
+
+/// [`resume_run`] with the run's plan already at hand (a rehearsal keeps its compressed
+/// plan in memory: `plan.json` holds whole seconds).
+pub async fn resume_plan(
+    plan: &Plan,
+    inventory: &Inventory,
+    change: &Change,
+    connector: Arc<dyn Connector>,
+    ctx: &RunContext,
+    stop: watch::Receiver<bool>,
+) -> Result<RunReport, StartError> {
+    let dir = ctx.run_dir.display().to_string();
     let (journal, writer) =
         JournalWriter::reopen(&ctx.run_dir).map_err(|e| StartError::RunDir {
             dir: dir.clone(),
@@ -163,14 +180,24 @@ pub async fn resume_run(
         .iter()
         .find(|r| matches!(r.event, Event::RunStarted { .. }))
         .map_or(ctx.now, |r| r.at);
-    let spec = run_spec(&plan, inventory, change).map_err(StartError::Plan)?;
-    let earlier = earlier_from(&journal, ctx.now);
+    let spec = run_spec(plan, inventory, change).map_err(StartError::Plan)?;
+    let mut earlier = earlier_from(&journal, ctx.now);
+    // The journal's times are the run clock's; outage clocks count real time, which a
+    // rehearsal's faster clock outruns (a real run's speed is 1).
+    let speed = if ctx.clock_speed.is_finite() && ctx.clock_speed >= 1.0 {
+        ctx.clock_speed
+    } else {
+        1.0
+    };
+    for f in earlier.in_flight.values_mut() {
+        f.down_for = f.down_for.div_f64(speed);
+    }
     let journal_path = writer.path().to_path_buf();
     let recorder = Recorder::new(
         writer,
-        RunClock::continuing(started, ctx.now).with_speed(ctx.clock_speed),
+        RunClock::continuing(started, ctx.now, ctx.clock_speed),
     );
-    let display = show_progress(&spec, &recorder, &plan, ctx.progress);
+    let display = show_progress(&spec, &recorder, plan, ctx.progress);
     recorder.record(Event::RunResumed {
         operator: ctx.operator.clone(),
         torn_line_dropped: journal.torn_last_line,

@@ -19,7 +19,7 @@ pub mod run;
 pub mod server;
 pub mod spec;
 
-pub use carry::{PLAN_FILE, RunContext, RunReport, StartError, carry_out, resume_run};
+pub use carry::{PLAN_FILE, RunContext, RunReport, StartError, carry_out, resume_plan, resume_run};
 pub use recorder::{Recorder, RunClock};
 pub use run::{Earlier, PlannedJob, RunSpec, RunSummary, run};
 pub use server::{

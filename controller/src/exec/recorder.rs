@@ -57,18 +57,23 @@ impl RunClock {
         }
     }
 
-    /// A clock for a resumed run that started at `started` (journaled) and goes on `now`:
-    /// times and `elapsed_ms` continue the journal's.
-    pub fn continuing(started: Timestamp, now: Timestamp) -> RunClock {
-        let since = now.duration_since(started);
-        let since = std::time::Duration::try_from(since).unwrap_or_default();
-        match Instant::now().checked_sub(since) {
+    /// A clock for a resumed run that started at `started` (journaled) and goes on `now`,
+    /// running `speed` times faster than real time as the run did: times and `elapsed_ms`
+    /// continue the journal's.
+    pub fn continuing(started: Timestamp, now: Timestamp, speed: f64) -> RunClock {
+        let speed = if speed.is_finite() && speed >= 1.0 {
+            speed
+        } else {
+            1.0
+        };
+        let since = std::time::Duration::try_from(now.duration_since(started)).unwrap_or_default();
+        match Instant::now().checked_sub(since.div_f64(speed)) {
             Some(start) => RunClock {
                 start_wall: started,
                 start,
-                speed: 1.0,
+                speed,
             },
-            None => RunClock::starting_at(now),
+            None => RunClock::starting_at(now).with_speed(speed),
         }
     }
 

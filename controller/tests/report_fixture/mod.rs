@@ -235,6 +235,7 @@ pub fn script() -> Script {
             change_file: "change.yaml".into(),
             servers: 9,
             operator: "operator@controller pid 4242".into(),
+            rehearsal: false,
         },
     );
     // Preflight ahead of time for every scheduled server but se01.ams, whose disk is full.
@@ -517,6 +518,19 @@ pub fn script() -> Script {
             150 * SEC,
             3 * MIN,
         ],
+    );
+    // The operator paused the run for two minutes.
+    s.at(
+        40 * MIN,
+        Event::Paused {
+            by: "operator@controller (poolpatch ctl pause)".into(),
+        },
+    );
+    s.at(
+        42 * MIN,
+        Event::Unpaused {
+            by: "operator@controller (poolpatch ctl resume)".into(),
+        },
     );
     s.at(
         end.max(60 * MIN),
