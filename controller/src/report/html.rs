@@ -425,6 +425,19 @@ pub(crate) fn render_with(r: &Report, windows: &MaintenanceWindows) -> String {
     }
     out.push_str("</section>");
 
+    // What happened to the run as a whole.
+    if !r.log.is_empty() {
+        section(
+            &mut out,
+            "log",
+            false,
+            "Run log",
+            "The run's own events: start, resumes after a stop, pauses and aborts, maintenance-window waits, stages, halts, the end.",
+        );
+        table(&mut out, &tables::log(r), &[(1, Cell::Num)]);
+        out.push_str("</section>");
+    }
+
     // Pools and servers.
     section(&mut out, "pools", false, "Pools", "");
     table(&mut out, &tables::pools(r), &[]);

@@ -104,6 +104,10 @@ pub(crate) fn render(r: &Report) -> String {
             out.push('\n');
         }
     }
+    if !r.log.is_empty() {
+        let _ = writeln!(out, "## Run log\n");
+        table(&mut out, &tables::log(r));
+    }
     let _ = writeln!(out, "## Pools\n");
     table(&mut out, &tables::pools(r));
     let _ = writeln!(out, "## Servers\n");

@@ -72,6 +72,9 @@ pub struct Report {
     pub breaches: Vec<BreachReport>,
     /// Every server in scope that is not patched, and why.
     pub not_patched: Vec<NotPatched>,
+    /// What happened to the run as a whole, in order: start, resumes, pauses, aborts,
+    /// maintenance-window waits, stages, halts, the end (empty for a plan's report).
+    pub log: Vec<LogEntry>,
     /// The plan's notes: things the change board should know that are not about one
     /// server.
     pub notes: Vec<String>,
@@ -500,6 +503,21 @@ pub struct BreachReport {
     pub watchdog: Option<WatchdogAction>,
     /// In words.
     pub explanation: String,
+}
+
+/// A line of the run log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// When (the journal's clock).
+    pub at: Timestamp,
+    /// The same, as an offset.
+    pub at_ms: u64,
+    /// The journal event's name (`run-resumed`, `paused`, …).
+    pub event: String,
+    /// The server it is about, if any.
+    pub server: Option<String>,
+    /// In words.
+    pub text: String,
 }
 
 /// A server in scope that is not patched.

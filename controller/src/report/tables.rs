@@ -324,6 +324,26 @@ pub(crate) fn servers(r: &Report) -> Table {
     }
 }
 
+/// The run log.
+pub(crate) fn log(r: &Report) -> Table {
+    Table {
+        head: vec!["At", "Time", "Server", "What"],
+        rows: r
+            .log
+            .iter()
+            .map(|l| {
+                vec![
+                    offset(l.at_ms),
+                    l.at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                    l.server.clone().unwrap_or_else(|| "-".into()),
+                    l.text.clone(),
+                ]
+            })
+            .collect(),
+        right: vec![0],
+    }
+}
+
 /// Servers not patched and why.
 pub(crate) fn not_patched(r: &Report) -> Table {
     Table {

@@ -85,6 +85,10 @@ pub(crate) fn render(r: &Report) -> String {
             let _ = writeln!(out, "  - {}", safe(&b.explanation));
         }
     }
+    if !r.log.is_empty() {
+        let _ = writeln!(out, "\nRun log");
+        table(&mut out, &tables::log(r));
+    }
     let _ = writeln!(out, "\nPools");
     table(&mut out, &tables::pools(r));
     let _ = writeln!(out, "\nServers");

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use poolpatch_plans::procedure::StepKind;
 
 use crate::journal::{Event, ExitRecord, Journal};
-use crate::report::{Failure, ServerBreach, StepReport, WatchdogReport};
+use crate::report::{Failure, LogEntry, ServerBreach, StepReport, WatchdogReport};
 
 /// Milliseconds of the journal in the plan's time.
 #[derive(Debug, Clone, Copy)]
@@ -52,6 +52,121 @@ pub(super) struct Events {
     pub(super) pool_halts: BTreeMap<String, String>,
     /// Server, pool, clock time, offset, down for.
     pub(super) breaches: Vec<(String, String, jiff::Timestamp, u64, u64)>,
+    /// What happened to the run as a whole, in order.
+    pub(super) log: Vec<LogEntry>,
+}
+
+fn utc(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The run-level events worth a line in the report's run log: (event, server, text).
+fn log_line(e: &Event) -> Option<(&'static str, Option<&str>, String)> {
+    Some(match e {
+        Event::RunStarted {
+            operator, servers, ..
+        } => (
+            "run-started",
+            None,
+            format!("run started by {operator}, {servers} server(s) scheduled"),
+        ),
+        Event::RunResumed {
+            operator,
+            torn_line_dropped,
+        } => (
+            "run-resumed",
+            None,
+            match torn_line_dropped {
+                Some(l) => format!(
+                    "run resumed by {operator} after its controller stopped (a torn journal line {l} was dropped)"
+                ),
+                None => format!("run resumed by {operator} after its controller stopped"),
+            },
+        ),
+        Event::ServerResumed {
+            server,
+            found,
+            continue_with,
+            note,
+        } => (
+            "server-resumed",
+            Some(server),
+            format!(
+                "found {found}; goes on with {}{}",
+                continue_with.map_or("ending the outage", |k| k.name()),
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({note})")
+                }
+            ),
+        ),
+        Event::WaitingForWindow {
+            server,
+            calendar,
+            until,
+        } => (
+            "waiting-for-window",
+            Some(server),
+            format!(
+                "waits for its maintenance window ({calendar}) until {}",
+                utc(*until)
+            ),
+        ),
+        Event::StageBaking { stage, until } => (
+            "stage-baking",
+            None,
+            format!("stage {stage} bakes until {}", utc(*until)),
+        ),
+        Event::HealthChecked {
+            stage,
+            ok: false,
+            detail,
+        } => (
+            "health-check-failed",
+            None,
+            format!("stage {stage}: health check failed: {detail}"),
+        ),
+        Event::StagePassed { stage } => ("stage-passed", None, format!("stage {stage} passed")),
+        Event::StageFailed { stage, reason } => (
+            "stage-failed",
+            None,
+            format!("stage {stage} failed: {reason}"),
+        ),
+        Event::Paused { by } => (
+            "paused",
+            None,
+            format!("paused by {by}: no new server starts"),
+        ),
+        Event::Unpaused { by } => ("unpaused", None, format!("resumed by {by}")),
+        Event::AbortRequested { by } => (
+            "abort-requested",
+            None,
+            format!("abort requested by {by}: no new server starts"),
+        ),
+        Event::NotificationFailed { url, about, error } => (
+            "notification-failed",
+            None,
+            format!("notification about {about} to {url} failed: {error}"),
+        ),
+        Event::PoolHalted { pool, reason } => {
+            ("pool-halted", None, format!("pool {pool} halted: {reason}"))
+        }
+        Event::RunHalted { reason } => ("run-halted", None, format!("run halted: {reason}")),
+        Event::RunFinished {
+            done,
+            failed,
+            skipped,
+            breaches,
+        } => (
+            "run-finished",
+            None,
+            format!(
+                "run finished: {done} done, {failed} failed or restored unfinished, {skipped} skipped, {breaches} breach(es)"
+            ),
+        ),
+        _ => return None,
+    })
 }
 
 /// Reads the journal's events per server.
@@ -61,6 +176,15 @@ pub(super) fn collect(journal: &Journal, scale: Scale) -> (BTreeMap<String, Seen
     for r in &journal.records {
         let at = scale.ms(r.elapsed_ms);
         ev.last_ms = ev.last_ms.max(at);
+        if let Some((event, server, text)) = log_line(&r.event) {
+            ev.log.push(LogEntry {
+                at: r.at,
+                at_ms: at,
+                event: event.to_string(),
+                server: server.map(str::to_string),
+                text,
+            });
+        }
         match &r.event {
             Event::PoolHalted { pool, reason } => {
                 ev.pool_halts.insert(pool.clone(), reason.clone());

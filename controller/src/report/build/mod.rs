@@ -222,6 +222,7 @@ pub fn from_plan(plan: &Plan) -> Report {
         servers,
         breaches: Vec::new(),
         not_patched,
+        log: Vec::new(),
         notes: plan.notes.clone(),
         warnings: Vec::new(),
     }
@@ -383,6 +384,7 @@ pub fn from_run(plan: &Plan, journal: &Journal, options: &RunOptions) -> Report 
         servers,
         breaches,
         not_patched,
+        log: events.log.clone(),
         notes: plan.notes.clone(),
         warnings,
     }
