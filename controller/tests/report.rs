@@ -226,6 +226,7 @@ fn an_unfinished_run_says_so_and_keeps_the_server_in_flight() {
             change_file: "change.yaml".into(),
             servers: 9,
             operator: "op".into(),
+            rehearsal: false,
         },
     );
     s.at(

@@ -235,6 +235,7 @@ pub fn script() -> Script {
             change_file: "change.yaml".into(),
             servers: 9,
             operator: "operator@controller pid 4242".into(),
+            rehearsal: false,
         },
     );
     // Preflight ahead of time for every scheduled server but se01.ams, whose disk is full.
