@@ -75,6 +75,10 @@ pub struct RunStatus {
     pub watchdog: Vec<(String, WatchdogAction)>,
     /// The journal's torn last line, if one was dropped.
     pub torn_last_line: Option<usize>,
+    /// Servers waiting for a maintenance window (not started since): server, calendar, when.
+    pub waiting: Vec<(String, String, jiff::Timestamp)>,
+    /// Whether the run is paused (`poolpatch ctl pause`), and by whom.
+    pub paused: Option<String>,
 }
 
 /// Reads the run directory's journal and plan.
@@ -99,7 +103,10 @@ pub fn derive(journal: &Journal, plan: Option<&Plan>) -> RunStatus {
         breaches: Vec::new(),
         watchdog: Vec::new(),
         torn_last_line: journal.torn_last_line,
+        waiting: Vec::new(),
+        paused: None,
     };
+    let mut waiting: BTreeMap<String, (String, jiff::Timestamp)> = BTreeMap::new();
     let mut order: Vec<String> = plan
         .map(|p| p.scheduled().map(|s| s.fqdn.clone()).collect())
         .unwrap_or_default();
@@ -129,12 +136,6 @@ pub fn derive(journal: &Journal, plan: Option<&Plan>) -> RunStatus {
                     }
                 });
             }
-            Event::OutageStarted { server, .. } => set(&mut state, server, |s| {
-                *s = ServerState::InFlight {
-                    step: None,
-                    step_finished: false,
-                };
-            }),
             Event::StepStarted { server, step, .. } => set(&mut state, server, |s| {
                 if let ServerState::InFlight {
                     step: st,
@@ -173,11 +174,6 @@ pub fn derive(journal: &Journal, plan: Option<&Plan>) -> RunStatus {
                     restored: *restored,
                 };
             }),
-            Event::ServerSkipped { server, reason } => set(&mut state, server, |s| {
-                *s = ServerState::Skipped {
-                    reason: reason.clone(),
-                };
-            }),
             Event::Breach {
                 server, down_ms, ..
             } => status.breaches.push((server.clone(), *down_ms)),
@@ -186,9 +182,42 @@ pub fn derive(journal: &Journal, plan: Option<&Plan>) -> RunStatus {
             }
             Event::RunHalted { reason } => status.halted = Some(reason.clone()),
             Event::RunResumed { .. } => status.halted = None,
+            Event::WaitingForWindow {
+                server,
+                calendar,
+                until,
+            } => {
+                waiting.insert(server.clone(), (calendar.clone(), *until));
+            }
+            Event::OutageStarted { server, .. } | Event::ServerSkipped { server, .. } => {
+                waiting.remove(server);
+                if let Event::OutageStarted { .. } = &r.event {
+                    set(&mut state, server, |s| {
+                        *s = ServerState::InFlight {
+                            step: None,
+                            step_finished: false,
+                        };
+                    });
+                } else if let Event::ServerSkipped { reason, .. } = &r.event {
+                    set(&mut state, server, |s| {
+                        *s = ServerState::Skipped {
+                            reason: reason.clone(),
+                        };
+                    });
+                }
+            }
+            Event::Paused { by } => status.paused = Some(by.clone()),
+            Event::Unpaused { .. } => status.paused = None,
             Event::RunFinished { .. } => status.finished = true,
             _ => {}
         }
+    }
+    if !status.finished {
+        status.waiting = waiting
+            .into_iter()
+            .map(|(server, (calendar, until))| (server, calendar, until))
+            .collect();
+        status.waiting.sort_by_key(|w| w.2);
     }
     status.servers = order
         .into_iter()
@@ -279,6 +308,24 @@ impl RunStatus {
         if let Some(h) = &self.halted {
             let _ = writeln!(out, "halted:   {h}");
         }
+        if let Some(by) = &self.paused {
+            let _ = writeln!(
+                out,
+                "PAUSED:   by {by} (poolpatch ctl resume --run <this run dir>)"
+            );
+        }
+        if let Some((server, calendar, until)) = self.waiting.first() {
+            let _ = writeln!(
+                out,
+                "next:     window of {calendar} opens {} ({server} waits for it{})",
+                until.strftime("%Y-%m-%d %H:%M UTC"),
+                if self.waiting.len() > 1 {
+                    format!(", and {} more", self.waiting.len() - 1)
+                } else {
+                    String::new()
+                }
+            );
+        }
         if let Some(l) = self.torn_last_line {
             let _ = writeln!(
                 out,
@@ -364,4 +411,56 @@ impl RunStatus {
 fn fmt_ts(t: Option<jiff::Timestamp>) -> String {
     t.map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| "-".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Record;
+
+    fn rec(seq: u64, event: Event) -> Record {
+        Record {
+            v: 1,
+            seq,
+            at: jiff::Timestamp::UNIX_EPOCH,
+            elapsed_ms: 0,
+            event,
+        }
+    }
+
+    #[test]
+    fn a_waiting_run_shows_its_next_window_and_a_pause() {
+        let until: jiff::Timestamp = "2026-11-28T21:00:00Z".parse().unwrap();
+        let journal = Journal {
+            records: vec![
+                rec(
+                    0,
+                    Event::WaitingForWindow {
+                        server: "be01.ams.contoso.com".into(),
+                        calendar: "site amsterdam".into(),
+                        until,
+                    },
+                ),
+                rec(1, Event::Paused { by: "alice".into() }),
+            ],
+            torn_last_line: None,
+        };
+        let s = derive(&journal, None);
+        let text = s.to_text();
+        assert!(
+            text.contains("next:     window of site amsterdam opens 2026-11-28 21:00 UTC (be01.ams.contoso.com waits for it)"),
+            "{text}"
+        );
+        assert!(text.contains("PAUSED:   by alice"), "{text}");
+        // Once the server starts, it no longer waits.
+        let mut j = journal.clone();
+        j.records.push(rec(
+            2,
+            Event::OutageStarted {
+                server: "be01.ams.contoso.com".into(),
+                pool: "pool01.ams.contoso.com".into(),
+            },
+        ));
+        assert!(derive(&j, None).waiting.is_empty());
+    }
 }
