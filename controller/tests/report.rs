@@ -150,7 +150,13 @@ fn every_kind_of_server_is_explained() {
     let log: Vec<&str> = r.log.iter().map(|l| l.event.as_str()).collect();
     assert_eq!(
         log,
-        ["run-started", "pool-halted", "paused", "unpaused", "run-finished"]
+        [
+            "run-started",
+            "pool-halted",
+            "paused",
+            "unpaused",
+            "run-finished"
+        ]
     );
     assert_eq!(r.log[2].at_ms, 40 * 60_000);
 
