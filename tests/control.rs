@@ -123,3 +123,52 @@ async fn abort_finishes_servers_in_flight_and_starts_no_other() {
     }
     assert!(report.summary.halted.is_some());
 }
+
+#[tokio::test(start_paused = true)]
+async fn abort_with_on_stop_restore_restores_servers_in_flight() {
+    let (inventory, mut change) = example();
+    change.outage.on_stop = poolpatch_plans::change::OnBudgetExhausted::Restore;
+    let sim = Simulation::new(&inventory, &change, SimDurations::default(), None);
+    let run = start(&sim, &change).await;
+    let dir = sim.run_dir();
+    // Abort once the first server's services are stopping: it is mid-procedure.
+    let records = until(&dir, |e| {
+        matches!(
+            e,
+            Event::StepFinished {
+                step: poolpatch_plans::procedure::StepKind::StopW3svc,
+                ..
+            }
+        )
+    })
+    .await;
+    let victim = records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::OutageStarted { server, .. } => Some(server.clone()),
+            _ => None,
+        })
+        .expect("a server in flight");
+    send(&dir, Command::Abort, "carol@ops").expect("abort");
+    let report = run.await.expect("run");
+    let outcome = report
+        .summary
+        .outcomes
+        .get(&poolpatch_inventory::Fqdn::parse(&victim).unwrap())
+        .expect("victim");
+    match outcome {
+        ServerOutcome::Failed {
+            reason,
+            restored: true,
+            ..
+        } => {
+            assert!(reason.contains("on_stop: restore"), "{reason}");
+        }
+        // The installer is never interrupted: if the abort came during it, the server is
+        // restored right after it, or finished if the rest was already done.
+        other => panic!("{victim}: {other:?}"),
+    }
+    for (fqdn, host) in &sim.hosts {
+        assert!(host.state().services_running(), "{fqdn} left down");
+    }
+}

@@ -175,8 +175,12 @@ pub async fn run(
             let recorder = recorder.clone();
             let connector = connector.clone();
             let policy = spec.policy;
+            let stop_rx = stop.clone();
             tasks.spawn(async move {
                 let mut r = ServerRun::new(&job, policy, &recorder, connector.as_ref(), None);
+                if policy.on_stop == crate::journal::WatchdogAction::Restore {
+                    r = r.restoring_on(stop_rx);
+                }
                 TaskResult::Outage(i, r.resume_outage(&in_flight).await)
             });
             continue;
@@ -299,8 +303,12 @@ pub async fn run(
                 let connector = connector.clone();
                 let host = hosts[i].take();
                 let policy = spec.policy;
+                let stop_rx = stop.clone();
                 tasks.spawn(async move {
                     let mut r = ServerRun::new(&job, policy, &recorder, connector.as_ref(), host);
+                    if policy.on_stop == crate::journal::WatchdogAction::Restore {
+                        r = r.restoring_on(stop_rx);
+                    }
                     TaskResult::Outage(i, r.outage().await)
                 });
             }

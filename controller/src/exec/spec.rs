@@ -117,6 +117,10 @@ pub fn run_spec(plan: &Plan, inventory: &Inventory, change: &Change) -> Result<R
                 poolpatch_plans::change::OnBudgetExhausted::Finish => WatchdogAction::Finish,
             },
             reconnect_within: default_reconnect_within(plan),
+            on_stop: match plan.policy.on_stop {
+                poolpatch_plans::change::OnBudgetExhausted::Restore => WatchdogAction::Restore,
+                poolpatch_plans::change::OnBudgetExhausted::Finish => WatchdogAction::Finish,
+            },
             reconnect_every: reconnect_every(plan),
         },
         on_failure: plan.policy.on_failure,

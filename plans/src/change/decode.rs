@@ -10,13 +10,13 @@ use poolpatch_inventory::diag::did_you_mean;
 use poolpatch_inventory::yaml::{self, Node};
 use poolpatch_inventory::{Diagnostics, Fqdn, Product};
 
-use super::{notify, rollout};
 use super::values::{fqdns, map_entries, positive_duration, size, step_durations, texts};
 use super::{
     CHANGE_FORMAT_VERSION, Change, Concurrency, DEFAULT_BUDGET, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MIN_FREE_BYTES, DEFAULT_THRESHOLD, EstimateOverrides, Installer, MAX_CONCURRENT_POOLS,
     MAX_THRESHOLD, OnBudgetExhausted, OnFailure, OutagePolicy, Overrides, Scope, Timeouts, Update,
 };
+use super::{notify, rollout};
 use crate::procedure::FinalStep;
 use crate::units::{RemoteDir, format_duration, parse_sha256, parse_version};
 
@@ -74,6 +74,7 @@ pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change
             threshold: DEFAULT_THRESHOLD,
             budget: DEFAULT_BUDGET,
             on_budget_exhausted: OnBudgetExhausted::default(),
+            on_stop: OnBudgetExhausted::Finish,
         }),
     };
     let on_failure = match f.optional("on_failure") {
@@ -423,6 +424,15 @@ fn outage(ctx: &mut Ctx, node: &Node) -> Option<OutagePolicy> {
             }),
         None => Some(OnBudgetExhausted::default()),
     };
+    let on_stop = match f.optional("on_stop") {
+        Some(n) => ctx
+            .choice(n, "outage.on_stop", &OnBudgetExhausted::NAMES)
+            .map(|c| match c.value.as_str() {
+                "restore" => OnBudgetExhausted::Restore,
+                _ => OnBudgetExhausted::Finish,
+            }),
+        None => Some(OnBudgetExhausted::Finish),
+    };
     f.finish(ctx);
     let (threshold, budget) = (threshold?, budget?);
     if budget >= threshold {
@@ -442,6 +452,7 @@ fn outage(ctx: &mut Ctx, node: &Node) -> Option<OutagePolicy> {
         threshold,
         budget,
         on_budget_exhausted: on_budget_exhausted?,
+        on_stop: on_stop?,
     })
 }
 

@@ -209,6 +209,10 @@ pub struct OutagePolicy {
     pub budget: Duration,
     /// What the watchdog does when a server's outage reaches the budget.
     pub on_budget_exhausted: OnBudgetExhausted,
+    /// What happens to servers in flight when the run is stopped (`poolpatch ctl abort`,
+    /// SIGINT, SIGTERM): `finish` their procedure (the default) or `restore` their services
+    /// at once (a step that must not be interrupted is waited for first).
+    pub on_stop: OnBudgetExhausted,
 }
 
 /// What the watchdog does when an outage reaches the budget.

@@ -356,6 +356,7 @@ pub fn plan_with(input: &PlanInput<'_>) -> Plan {
             threshold: change.outage.threshold,
             budget: change.outage.budget,
             on_budget_exhausted: change.outage.on_budget_exhausted,
+            on_stop: change.outage.on_stop,
             on_failure: change.on_failure,
             max_concurrent_pools: change.concurrency.pools,
             final_step: change.final_step,

@@ -26,6 +26,10 @@ use crate::estimates::EstimateSource;
 use crate::procedure::{FinalStep, InstallerOnHost, Step};
 use crate::units::PathStyle;
 
+fn finish() -> OnBudgetExhausted {
+    OnBudgetExhausted::Finish
+}
+
 /// The schema identifier written in every plan; a reader refuses any other.
 pub const PLAN_SCHEMA: &str = "poolpatch.plan/v1";
 
@@ -105,6 +109,10 @@ pub struct Policy {
     pub budget: Duration,
     /// What the watchdog does when an outage reaches the budget.
     pub on_budget_exhausted: OnBudgetExhausted,
+    /// What happens to servers in flight when the run is stopped: `finish` or `restore`
+    /// (plans written before this field existed read as `finish`).
+    #[serde(default = "finish")]
+    pub on_stop: OnBudgetExhausted,
     /// What a failure stops.
     pub on_failure: OnFailure,
     /// Pools patched at once.

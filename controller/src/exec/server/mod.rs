@@ -84,6 +84,8 @@ pub struct OutagePolicy {
     pub reconnect_within: Duration,
     /// Pause between reconnection attempts.
     pub reconnect_every: Duration,
+    /// What servers in flight do when the run is stopped: finish, or restore at once.
+    pub on_stop: WatchdogAction,
 }
 
 /// How a server's procedure ended.
@@ -170,6 +172,9 @@ pub struct ServerRun<'a> {
     recorder: &'a Recorder,
     connector: &'a dyn Connector,
     host: Option<Arc<dyn RemoteHost>>,
+    /// Set when a stopped run restores servers in flight (`on_stop: restore`): turning true
+    /// stops the procedure like the watchdog's `restore`.
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// The alarms of one outage.
@@ -179,6 +184,7 @@ struct OutageClock {
     threshold_at: Instant,
     watchdog_fired: bool,
     breach_reported: bool,
+    stop_seen: bool,
 }
 
 impl OutageClock {
@@ -190,6 +196,7 @@ impl OutageClock {
             threshold_at: start + policy.threshold,
             watchdog_fired: false,
             breach_reported: false,
+            stop_seen: false,
         }
     }
 }
@@ -199,7 +206,13 @@ enum Waited {
     Finished(ExecOutput),
     /// The watchdog fired during an interruptible step with `restore`: it was abandoned.
     Abandoned,
+    /// The run was stopped with `on_stop: restore` during an interruptible step.
+    Stopped,
 }
+
+/// Why a stopped run's server was restored before its procedure completed.
+pub(crate) const STOPPED: &str =
+    "the run was stopped (on_stop: restore): services restored before the procedure completed";
 
 impl<'a> ServerRun<'a> {
     /// Prepares a run of `job`; `host` is an open connection if the caller has one.
@@ -216,7 +229,20 @@ impl<'a> ServerRun<'a> {
             recorder,
             connector,
             host,
+            stop: None,
         }
+    }
+
+    /// Restores services when `stop` turns true (a stopped run with `on_stop: restore`),
+    /// instead of finishing the procedure.
+    #[must_use]
+    pub fn restoring_on(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| *s.borrow())
     }
 
     /// The open connection, if any (for reuse between preflight and outage).
@@ -262,6 +288,7 @@ impl<'a> ServerRun<'a> {
             recorder: self.recorder,
             job: self.job,
             policy: self.policy,
+            stop: self.stop.clone(),
         }
     }
 
@@ -415,7 +442,7 @@ impl<'a> ServerRun<'a> {
             .await;
         let out = match &waited {
             Waited::Finished(out) => Some(out),
-            Waited::Abandoned => None,
+            Waited::Abandoned | Waited::Stopped => None,
         };
         alarms.finished(step, recovery, out);
         waited
@@ -461,6 +488,11 @@ impl<'a> ServerRun<'a> {
         let mut i = 0;
         while i < steps.len() {
             let remaining: Vec<StepKind> = steps[i..].iter().map(|s| s.kind).collect();
+            if self.stop_requested() {
+                return self
+                    .restore(clock, remaining, None, Some(STOPPED.into()))
+                    .await;
+            }
             if clock.watchdog_fired && self.policy.on_budget == WatchdogAction::Restore {
                 return self.restore(clock, remaining, None, None).await;
             }
@@ -468,6 +500,11 @@ impl<'a> ServerRun<'a> {
             let out = match self.step_under_alarms(clock, step, &remaining, false).await {
                 Waited::Finished(out) => out,
                 Waited::Abandoned => return self.restore(clock, remaining, None, None).await,
+                Waited::Stopped => {
+                    return self
+                        .restore(clock, remaining, None, Some(STOPPED.into()))
+                        .await;
+                }
             };
             if step.kind == StepKind::Reboot {
                 // The connection drops when the server goes down; any outcome but a
@@ -513,6 +550,9 @@ impl<'a> ServerRun<'a> {
                         }
                     }
                     Waited::Abandoned => return self.restore(clock, rest, None, None).await,
+                    Waited::Stopped => {
+                        return self.restore(clock, rest, None, Some(STOPPED.into())).await;
+                    }
                 }
                 if let Err(e) = self.wait_for_reboot(clock).await {
                     return self.fail_unrestored(Some(StepKind::Reboot), e);
@@ -590,7 +630,7 @@ impl<'a> ServerRun<'a> {
                 // Recovery is never abandoned by the watchdog: it is what the watchdog wants.
                 let out = match self.step_under_alarms(clock, &step, &[], true).await {
                     Waited::Finished(out) => out,
-                    Waited::Abandoned => continue,
+                    Waited::Abandoned | Waited::Stopped => continue,
                 };
                 if !is_ok(&step, &out) {
                     restored = false;
@@ -650,11 +690,12 @@ impl<'a> ServerRun<'a> {
 
 /// The watchdog and breach alarms, and step bookkeeping, for one server. Holds only
 /// shared references, so it can run beside a step that borrows the [`ServerRun`].
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Alarms<'a> {
     recorder: &'a Recorder,
     job: &'a ServerJob,
     policy: OutagePolicy,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Alarms<'_> {
@@ -721,9 +762,26 @@ impl Alarms<'_> {
         fut: impl std::future::Future<Output = ExecOutput>,
     ) -> Waited {
         tokio::pin!(fut);
+        let mut stop = self.stop.clone();
         loop {
             tokio::select! {
                 out = &mut fut => return Waited::Finished(out),
+                () = async {
+                    let stopped = match stop.as_mut() {
+                        Some(s) => s.wait_for(|v| *v).await.is_ok(),
+                        None => false,
+                    };
+                    if !stopped {
+                        // No stop, or nobody left to send one: never.
+                        std::future::pending::<()>().await;
+                    }
+                }, if !clock.stop_seen => {
+                    clock.stop_seen = true;
+                    let interruptible = kind.is_some_and(|k| !k.must_not_be_interrupted());
+                    if interruptible {
+                        return Waited::Stopped;
+                    }
+                }
                 _ = sleep_until(clock.budget_at), if !clock.watchdog_fired => {
                     clock.watchdog_fired = true;
                     self.recorder.record(Event::Watchdog {

@@ -244,6 +244,7 @@ impl ServerRun<'_> {
             let out = match self.step_under_alarms(clock, &probe, &[], false).await {
                 Waited::Finished(out) => out,
                 Waited::Abandoned => return Err(Probed::Abandoned),
+                Waited::Stopped => return Err(Probed::Failed(super::STOPPED.into())),
             };
             if !is_ok(&probe, &out) {
                 return Err(Probed::Failed(describe_failure(&probe, &out)));
