@@ -104,6 +104,8 @@ pub async fn carry_out(
         RunClock::starting_at(ctx.now).with_speed(ctx.clock_speed),
     );
     let display = show_progress(&spec, &recorder, plan, ctx.progress);
+    // Webhooks (`notify:`) beside the display: awaiting it waits for their last deliveries.
+    let display = crate::notify::attach(&change.notify, plan, &recorder, ctx, display);
     recorder.record(Event::RunStarted {
         change: plan.change.name.clone(),
         inventory: ctx.inventory_file.clone(),
@@ -198,6 +200,8 @@ pub async fn resume_plan(
         RunClock::continuing(started, ctx.now, ctx.clock_speed),
     );
     let display = show_progress(&spec, &recorder, plan, ctx.progress);
+    // Webhooks (`notify:`) beside the display: awaiting it waits for their last deliveries.
+    let display = crate::notify::attach(&change.notify, plan, &recorder, ctx, display);
     recorder.record(Event::RunResumed {
         operator: ctx.operator.clone(),
         torn_line_dropped: journal.torn_last_line,
