@@ -1,9 +1,11 @@
 //! The journal: every event of a run, appended durably as versioned JSON lines.
 //!
 //! The journal is the run's single source of truth: `poolpatch status`, resume and reports
-//! are all derived from it. Each event is one line written with one `write` and followed by
-//! `sync_data`, so after a crash the file holds every event that was reported as written; a
-//! torn last line (the crash hit mid-write) is dropped on reading and reported.
+//! are all derived from it. Each event is one line. Lines are appended in batches (group
+//! commit, see [`JournalWriter::append_batch`]): one `write` of every line of the batch,
+//! then `sync_data`, and only then is any of them reported as written; so after a crash the
+//! file holds every event that was reported as written. A torn last line (the crash hit
+//! mid-write) is dropped on reading and reported.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
@@ -360,6 +362,11 @@ pub struct JournalWriter {
     file: File,
     path: PathBuf,
     next_seq: u64,
+    /// The file's length after the last batch that was written and synced: a batch that
+    /// fails is cut back to it, so no partial line is left in the middle of the journal.
+    len: u64,
+    /// Batches written and synced (one `sync_data` each).
+    syncs: u64,
 }
 
 impl JournalWriter {
@@ -377,6 +384,8 @@ impl JournalWriter {
             file,
             path,
             next_seq: 0,
+            len: 0,
+            syncs: 0,
         })
     }
 
@@ -384,10 +393,13 @@ impl JournalWriter {
     pub fn append_to(run_dir: &Path, existing: u64) -> io::Result<JournalWriter> {
         let path = run_dir.join(JOURNAL_FILE);
         let file = OpenOptions::new().append(true).open(&path)?;
+        let len = file.metadata()?.len();
         Ok(JournalWriter {
             file,
             path,
             next_seq: existing,
+            len,
+            syncs: 0,
         })
     }
 
@@ -418,21 +430,69 @@ impl JournalWriter {
         &self.path
     }
 
-    /// Appends one event with one write, then `sync_data`.
+    /// The sequence number the next record will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// How many batches were written and synced (one `sync_data` each) by this writer.
+    pub fn syncs(&self) -> u64 {
+        self.syncs
+    }
+
+    /// Appends one event with one write, then `sync_data` (a batch of one).
     pub fn append(&mut self, at: Timestamp, elapsed_ms: u64, event: Event) -> io::Result<Record> {
-        let record = Record {
-            v: RECORD_VERSION,
-            seq: self.next_seq,
-            at,
-            elapsed_ms,
-            event,
-        };
-        let mut line = serde_json::to_vec(&record).map_err(io::Error::other)?;
-        line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.sync_data()?;
-        self.next_seq += 1;
-        Ok(record)
+        let mut records = self.append_batch([(at, elapsed_ms, event)])?;
+        records
+            .pop()
+            .ok_or_else(|| io::Error::other("an empty batch"))
+    }
+
+    /// Appends events, in order, with consecutive sequence numbers: every line in one
+    /// `write`, then one `sync_data` (group commit). Returns the records once they are
+    /// durable. On an error none of them counts as written: the file is cut back to where
+    /// the batch began (so the journal never holds a partial line before later records),
+    /// and their sequence numbers go to the next batch, so the journal's stay contiguous.
+    ///
+    /// Times are the caller's: give them in non-decreasing order (the recorder reads the
+    /// clock when an event takes its place in the queue).
+    pub fn append_batch(
+        &mut self,
+        events: impl IntoIterator<Item = (Timestamp, u64, Event)>,
+    ) -> io::Result<Vec<Record>> {
+        let mut records = Vec::new();
+        let mut lines = Vec::new();
+        for (at, elapsed_ms, event) in events {
+            let record = Record {
+                v: RECORD_VERSION,
+                seq: self.next_seq + records.len() as u64,
+                at,
+                elapsed_ms,
+                event,
+            };
+            serde_json::to_writer(&mut lines, &record).map_err(io::Error::other)?;
+            lines.push(b'\n');
+            records.push(record);
+        }
+        if records.is_empty() {
+            return Ok(records);
+        }
+        let written = self
+            .file
+            .write_all(&lines)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Best effort: if even this fails, the reader reports the damage.
+            let _ = self
+                .file
+                .set_len(self.len)
+                .and_then(|()| self.file.sync_data());
+            return Err(e);
+        }
+        self.len += lines.len() as u64;
+        self.next_seq += records.len() as u64;
+        self.syncs += 1;
+        Ok(records)
     }
 }
 
@@ -625,6 +685,42 @@ mod tests {
         assert_eq!(again.torn_last_line, None);
         assert_eq!(again.records.len(), 2);
         assert_eq!(again.records[1].event, ev(2));
+    }
+
+    #[test]
+    fn a_batch_is_one_sync_with_contiguous_sequence_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = JournalWriter::create(dir.path()).unwrap();
+        let batch = (0..5).map(|i| (Timestamp::UNIX_EPOCH, i * 10, ev(i as usize)));
+        let written = w.append_batch(batch).unwrap();
+        assert_eq!(
+            written.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        assert_eq!(w.syncs(), 1);
+        assert!(w.append_batch([]).unwrap().is_empty());
+        assert_eq!(w.syncs(), 1, "an empty batch is neither written nor synced");
+        let next = w
+            .append_batch((5..8).map(|i| (Timestamp::UNIX_EPOCH, 50, ev(i))))
+            .unwrap();
+        assert_eq!(next[0].seq, 5);
+        assert_eq!((w.syncs(), w.next_seq()), (2, 8));
+        let j = read(dir.path()).unwrap();
+        assert_eq!(j.records, [written, next].concat());
+    }
+
+    #[test]
+    fn a_failed_batch_takes_no_sequence_numbers() {
+        // A journal on a full disk: /dev/full refuses every write with ENOSPC.
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/full", dir.path().join(JOURNAL_FILE)).unwrap();
+        let mut w = JournalWriter::append_to(dir.path(), 7).unwrap();
+        let err = w
+            .append_batch((0..3).map(|i| (Timestamp::UNIX_EPOCH, 0, ev(i))))
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(28), "{err}"); // ENOSPC
+        assert_eq!((w.next_seq(), w.syncs()), (7, 0));
+        assert!(w.append(Timestamp::UNIX_EPOCH, 0, ev(4)).is_err());
     }
 
     #[test]
