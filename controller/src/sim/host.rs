@@ -329,8 +329,14 @@ impl SimHost {
     }
 
     /// Sleeps `d` on tokio's clock; false if the simulator stopped or the host restarted
-    /// (boot `generation` ended) meanwhile.
+    /// (boot `generation` ended) meanwhile, or had already.
     async fn sleep(&self, d: Duration, generation: u64) -> bool {
+        if d.is_zero() {
+            // Instant commands (`SimDurations::instant()`): a zero sleep would still wait
+            // for the timer's next 1 ms tick. Same answer, without the wait.
+            return !*self.shared.shutdown.borrow()
+                && *self.shared.generation.borrow() == generation;
+        }
         let mut gen_rx = self.shared.generation.subscribe();
         tokio::select! {
             _ = tokio::time::sleep(d) => true,
