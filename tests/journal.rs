@@ -3,14 +3,18 @@
 //! `RunFinished` last, and `poolpatch status` derives from it (and from any part of it, as
 //! after a crash) what the run's report says.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use poolpatch::exec::ServerOutcome;
+use poolpatch::exec::{ServerOutcome, carry_out};
 use poolpatch::journal::{self, Event, Journal, WatchdogAction};
+use poolpatch::remote::{BoxFuture, Connector, ExecOutput, RemoteError, RemoteHost};
 use poolpatch::sim::{ActionKind, Customize, Fault, FaultEffect, SimDurations};
 use poolpatch::status::{self, ServerState};
-use poolpatch_tests::{example, simulate};
+use poolpatch_inventory::Server;
+use poolpatch_plans::procedure::StepKind;
+use poolpatch_tests::{Simulation, example, simulate};
 
 const SLOW: &str = "be02.ams.contoso.com";
 const BREACH: &str = "be01.nyc.contoso.com";
@@ -188,4 +192,121 @@ async fn the_journal_is_complete_and_status_derives_the_run_from_it() {
     assert_eq!(torn.records.len(), records.len() - 1);
     assert_eq!(torn.torn_last_line, Some(records.len()));
     assert!(!status::derive(&torn, Some(&r.plan)).finished);
+}
+
+/// A connector that, before each command goes out, reads the journal on disk: the event
+/// announcing the command must be durable by then.
+struct DurableFirst {
+    inner: Arc<dyn Connector>,
+    run_dir: PathBuf,
+    /// Commands checked, and what was wrong.
+    seen: Arc<Mutex<(usize, Vec<String>)>>,
+}
+
+struct DurableFirstHost {
+    inner: Arc<dyn RemoteHost>,
+    server: String,
+    run_dir: PathBuf,
+    seen: Arc<Mutex<(usize, Vec<String>)>>,
+}
+
+impl Connector for DurableFirst {
+    fn connect<'a>(
+        &'a self,
+        server: &'a Server,
+    ) -> BoxFuture<'a, Result<Arc<dyn RemoteHost>, RemoteError>> {
+        Box::pin(async move {
+            let inner = self.inner.connect(server).await?;
+            Ok(Arc::new(DurableFirstHost {
+                inner,
+                server: server.fqdn.to_string(),
+                run_dir: self.run_dir.clone(),
+                seen: self.seen.clone(),
+            }) as Arc<dyn RemoteHost>)
+        })
+    }
+}
+
+/// What is wrong with the server's journaled events as the next command goes out.
+fn not_durable_before(run_dir: &Path, server: &str) -> Option<String> {
+    let records = journal::read(run_dir).expect("the journal reads").records;
+    let mine: Vec<&Event> = records
+        .iter()
+        .map(|r| &r.event)
+        .filter(|e| e.server() == Some(server))
+        .collect();
+    match mine.last() {
+        Some(Event::StepStarted {
+            step: StepKind::StopServices,
+            recovery: false,
+            ..
+        }) if !mine
+            .iter()
+            .any(|e| matches!(e, Event::OutageStarted { .. })) =>
+        {
+            Some(format!(
+                "{server}: services stopped before OutageStarted was on disk"
+            ))
+        }
+        Some(Event::StepStarted { .. }) => None,
+        last => Some(format!(
+            "{server}: a command went out before its StepStarted was on disk (last on disk: {last:?})"
+        )),
+    }
+}
+
+impl RemoteHost for DurableFirstHost {
+    fn run<'a>(&'a self, line: &'a str, timeout: Duration) -> BoxFuture<'a, ExecOutput> {
+        let wrong = not_durable_before(&self.run_dir, &self.server);
+        {
+            let mut seen = self.seen.lock().unwrap();
+            seen.0 += 1;
+            seen.1.extend(wrong);
+        }
+        self.inner.run(line, timeout)
+    }
+
+    fn upload<'a>(
+        &'a self,
+        local: &'a Path,
+        remote: &'a str,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        self.inner.upload(local, remote)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_command_goes_out_after_the_event_announcing_it_is_durable() {
+    let (inventory, change) = example();
+    let sim = Simulation::new(&inventory, &change, SimDurations::default(), Some(faults()));
+    let plan = poolpatch_plans::plan(&sim.inventory, &change);
+    let seen = Arc::new(Mutex::new((0, Vec::new())));
+    let connector = Arc::new(DurableFirst {
+        inner: sim.connector.clone(),
+        run_dir: sim.run_dir(),
+        seen: seen.clone(),
+    });
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let report = carry_out(
+        &plan,
+        &sim.inventory,
+        &change,
+        connector,
+        &sim.context(),
+        rx,
+    )
+    .await
+    .expect("the run starts");
+    for host in sim.hosts.values() {
+        host.shutdown();
+    }
+    // The run took every path: preflight, outages, a restart, failures and recoveries.
+    assert!(report.summary.done() >= 2 && report.summary.failed() >= 2);
+    let (commands, wrong) = std::mem::take(&mut *seen.lock().unwrap());
+    assert!(commands > 50, "{commands} commands");
+    assert_eq!(wrong, Vec::<String>::new());
 }

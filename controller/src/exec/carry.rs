@@ -54,6 +54,9 @@ pub struct RunReport {
     pub breaches: usize,
     /// The journal file.
     pub journal: PathBuf,
+    /// How many batches of records were written to the journal, one sync each (group
+    /// commit: fewer than the records when events come together).
+    pub journal_syncs: u64,
 }
 
 /// Why a run could not start.
@@ -106,14 +109,16 @@ pub async fn carry_out(
     let display = show_progress(&spec, &recorder, plan, ctx.progress);
     // Webhooks (`notify:`) beside the display: awaiting it waits for their last deliveries.
     let display = crate::notify::attach(&change.notify, plan, &recorder, ctx, display);
-    recorder.record(Event::RunStarted {
-        change: plan.change.name.clone(),
-        inventory: ctx.inventory_file.clone(),
-        change_file: ctx.change_file.clone(),
-        servers: spec.jobs.len(),
-        operator: ctx.operator.clone(),
-        rehearsal: ctx.rehearsal,
-    });
+    let _ = recorder
+        .record(Event::RunStarted {
+            change: plan.change.name.clone(),
+            inventory: ctx.inventory_file.clone(),
+            change_file: ctx.change_file.clone(),
+            servers: spec.jobs.len(),
+            operator: ctx.operator.clone(),
+            rehearsal: ctx.rehearsal,
+        })
+        .await;
     Ok(drive(
         spec,
         connector,
@@ -202,10 +207,12 @@ pub async fn resume_plan(
     let display = show_progress(&spec, &recorder, plan, ctx.progress);
     // Webhooks (`notify:`) beside the display: awaiting it waits for their last deliveries.
     let display = crate::notify::attach(&change.notify, plan, &recorder, ctx, display);
-    recorder.record(Event::RunResumed {
-        operator: ctx.operator.clone(),
-        torn_line_dropped: journal.torn_last_line,
-    });
+    let _ = recorder
+        .record(Event::RunResumed {
+            operator: ctx.operator.clone(),
+            torn_line_dropped: journal.torn_last_line,
+        })
+        .await;
     Ok(drive(
         spec,
         connector,
@@ -285,24 +292,33 @@ async fn drive(
     let _ = watcher.await;
     merge.abort();
     if let Some(reason) = &summary.halted {
-        recorder.record(Event::RunHalted {
-            reason: reason.clone(),
-        });
+        let _ = recorder
+            .record(Event::RunHalted {
+                reason: reason.clone(),
+            })
+            .await;
     }
     let breaches = count_breaches(&ctx.run_dir);
-    recorder.record(Event::RunFinished {
-        done: summary.done(),
-        failed: summary.failed(),
-        skipped: summary.skipped(),
-        breaches,
-    });
-    // Close the broadcast so the display ends, then wait for it to print the last lines.
+    let _ = recorder
+        .record(Event::RunFinished {
+            done: summary.done(),
+            failed: summary.failed(),
+            skipped: summary.skipped(),
+            breaches,
+        })
+        .await;
+    // Every event above was awaited; this also waits for any recorded without waiting.
+    recorder.flush().await;
+    let journal_syncs = recorder.syncs();
+    // Close the broadcast so the display ends, then wait for it to print the last lines
+    // (the batch writer lets go of it as soon as it has told observers of the last batch).
     drop(recorder);
     let _ = display.await;
     RunReport {
         summary,
         breaches,
         journal: journal_path,
+        journal_syncs,
     }
 }
 

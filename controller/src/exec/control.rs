@@ -115,18 +115,18 @@ pub async fn watch_file(
         match sent.command {
             Command::Pause => {
                 if !*pause.borrow() {
-                    recorder.record(Event::Paused { by });
+                    let _ = recorder.record(Event::Paused { by }).await;
                     let _ = pause.send(true);
                 }
             }
             Command::Resume => {
                 if *pause.borrow() {
-                    recorder.record(Event::Unpaused { by });
+                    let _ = recorder.record(Event::Unpaused { by }).await;
                     let _ = pause.send(false);
                 }
             }
             Command::Abort => {
-                recorder.record(Event::AbortRequested { by });
+                let _ = recorder.record(Event::AbortRequested { by }).await;
                 let _ = abort.send(true);
             }
         }

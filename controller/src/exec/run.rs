@@ -247,7 +247,7 @@ pub async fn run(
                 let planned = &spec.jobs[i];
                 if let Some(why) = halted_pools.get(&planned.pool) {
                     let reason = format!("not started: its pool halted ({why})");
-                    skip(&recorder, &mut summary, &mut state[i], planned, reason);
+                    skip(&recorder, &mut summary, &mut state[i], planned, reason).await;
                     continue;
                 }
                 let fqdn = &planned.job.server.fqdn;
@@ -261,7 +261,8 @@ pub async fn run(
                             &mut state[i],
                             planned,
                             format!("not started: {why}"),
-                        );
+                        )
+                        .await;
                         continue;
                     }
                 }
@@ -269,11 +270,13 @@ pub async fn run(
                     WindowGate::Open => {}
                     WindowGate::WaitUntil { calendar, opens_at } => {
                         if waiting_for_window.insert((i, opens_at)) {
-                            recorder.record(Event::WaitingForWindow {
-                                server: fqdn.to_string(),
-                                calendar,
-                                until: opens_at,
-                            });
+                            let _ = recorder
+                                .record(Event::WaitingForWindow {
+                                    server: fqdn.to_string(),
+                                    calendar,
+                                    until: opens_at,
+                                })
+                                .await;
                         }
                         let at = clock.instant_at(opens_at);
                         wakeup = Some(wakeup.map_or(at, |w| w.min(at)));
@@ -286,7 +289,8 @@ pub async fn run(
                             &mut state[i],
                             planned,
                             format!("not started: {reason}"),
-                        );
+                        )
+                        .await;
                         continue;
                     }
                 }
@@ -324,7 +328,7 @@ pub async fn run(
                     Err(why) => format!("not started: {why}"),
                     Ok(()) => "not started".to_string(),
                 };
-                skip(&recorder, &mut summary, &mut state[i], planned, reason);
+                skip(&recorder, &mut summary, &mut state[i], planned, reason).await;
                 release_idle_pools(&spec, &state, &mut rules);
                 continue;
             }
@@ -381,10 +385,12 @@ pub async fn run(
             TaskResult::Preflight(i, Err(reason)) => {
                 state[i] = JobState::Finished;
                 let job = &spec.jobs[i].job;
-                recorder.record(Event::ServerSkipped {
-                    server: job.server.fqdn.to_string(),
-                    reason: format!("preflight failed: {reason}"),
-                });
+                let _ = recorder
+                    .record(Event::ServerSkipped {
+                        server: job.server.fqdn.to_string(),
+                        reason: format!("preflight failed: {reason}"),
+                    })
+                    .await;
                 summary.outcomes.insert(
                     job.server.fqdn.clone(),
                     ServerOutcome::Skipped {
@@ -405,13 +411,15 @@ pub async fn run(
                 if !matches!(outcome, ServerOutcome::Done { .. }) {
                     let pool = job.server.pool.to_string();
                     let reason = format!("{} did not complete", job.server.fqdn);
-                    halted_pools.entry(planned.pool).or_insert_with(|| {
-                        recorder.record(Event::PoolHalted {
-                            pool,
-                            reason: reason.clone(),
-                        });
-                        reason.clone()
-                    });
+                    if !halted_pools.contains_key(&planned.pool) {
+                        let _ = recorder
+                            .record(Event::PoolHalted {
+                                pool,
+                                reason: reason.clone(),
+                            })
+                            .await;
+                        halted_pools.insert(planned.pool, reason.clone());
+                    }
                     rules.halt_pool(planned.pool);
                     if spec.on_failure == OnFailure::HaltAll && stopping.is_none() {
                         stopping = Some(format!("{reason}; the change file says halt-all"));
@@ -436,17 +444,21 @@ pub async fn run(
                 let stage = &mut gates.stages[k];
                 match result {
                     Ok(()) => {
-                        recorder.record(Event::HealthChecked {
-                            stage: stage.name.clone(),
-                            ok: true,
-                            detail: String::new(),
-                        });
+                        let _ = recorder
+                            .record(Event::HealthChecked {
+                                stage: stage.name.clone(),
+                                ok: true,
+                                detail: String::new(),
+                            })
+                            .await;
                         if let StageState::Baking { until, next_check } = &mut stage.state {
                             if now >= *until {
                                 stage.state = StageState::Passed;
-                                recorder.record(Event::StagePassed {
-                                    stage: stage.name.clone(),
-                                });
+                                let _ = recorder
+                                    .record(Event::StagePassed {
+                                        stage: stage.name.clone(),
+                                    })
+                                    .await;
                             } else {
                                 let step = stage.bake / 4;
                                 let next = now
@@ -459,16 +471,20 @@ pub async fn run(
                         }
                     }
                     Err(detail) => {
-                        recorder.record(Event::HealthChecked {
-                            stage: stage.name.clone(),
-                            ok: false,
-                            detail: detail.clone(),
-                        });
+                        let _ = recorder
+                            .record(Event::HealthChecked {
+                                stage: stage.name.clone(),
+                                ok: false,
+                                detail: detail.clone(),
+                            })
+                            .await;
                         let reason = format!("health failed during the bake: {detail}");
-                        recorder.record(Event::StageFailed {
-                            stage: stage.name.clone(),
-                            reason: reason.clone(),
-                        });
+                        let _ = recorder
+                            .record(Event::StageFailed {
+                                stage: stage.name.clone(),
+                                reason: reason.clone(),
+                            })
+                            .await;
                         stopping.get_or_insert(format!("stage {} failed: {reason}", stage.name));
                         stage.state = StageState::Failed(reason);
                     }
@@ -483,7 +499,8 @@ pub async fn run(
             &recorder,
             clock.now(),
             &mut stopping,
-        );
+        )
+        .await;
         release_idle_pools(&spec, &state, &mut rules);
     }
     // Whatever never started: say why.
@@ -501,7 +518,7 @@ pub async fn run(
                 Ok(()) => "not started".to_string(),
             }
         };
-        skip(&recorder, &mut summary, &mut state[i], planned, reason);
+        skip(&recorder, &mut summary, &mut state[i], planned, reason).await;
     }
     summary.halted = stopping.or_else(|| {
         (!halted_pools.is_empty()).then(|| {
@@ -522,7 +539,7 @@ pub async fn run(
 /// failed), is halted for the rules: it holds no slot and blocks no paired pool, and pools
 /// that must come after it never start.
 /// A stage whose servers have all ended either starts its bake (all done) or fails.
-fn advance_stages(
+async fn advance_stages(
     spec: &RunSpec,
     state: &[JobState],
     summary: &RunSummary,
@@ -563,16 +580,20 @@ fn advance_stages(
                 until,
                 next_check: now,
             };
-            recorder.record(Event::StageBaking {
-                stage: stage.name.clone(),
-                until,
-            });
+            let _ = recorder
+                .record(Event::StageBaking {
+                    stage: stage.name.clone(),
+                    until,
+                })
+                .await;
         } else {
             let reason = format!("not every server succeeded: {}", failed.join(", "));
-            recorder.record(Event::StageFailed {
-                stage: stage.name.clone(),
-                reason: reason.clone(),
-            });
+            let _ = recorder
+                .record(Event::StageFailed {
+                    stage: stage.name.clone(),
+                    reason: reason.clone(),
+                })
+                .await;
             stopping.get_or_insert(format!("stage {} failed: {reason}", stage.name));
             stage.state = StageState::Failed(reason);
         }
@@ -633,7 +654,7 @@ fn start_health_checks(
     }
 }
 
-fn skip(
+async fn skip(
     recorder: &Recorder,
     summary: &mut RunSummary,
     state: &mut JobState,
@@ -641,10 +662,12 @@ fn skip(
     reason: String,
 ) {
     *state = JobState::Finished;
-    recorder.record(Event::ServerSkipped {
-        server: planned.job.server.fqdn.to_string(),
-        reason: reason.clone(),
-    });
+    let _ = recorder
+        .record(Event::ServerSkipped {
+            server: planned.job.server.fqdn.to_string(),
+            reason: reason.clone(),
+        })
+        .await;
     summary.outcomes.insert(
         planned.job.server.fqdn.clone(),
         ServerOutcome::Skipped { reason },

@@ -332,11 +332,13 @@ async fn webhook_task(
         failing = result.is_err();
         if let Err(error) = result {
             tracing::warn!(url = %hook.url, about = %job.about, %error, "notification failed");
-            recorder.record(Event::NotificationFailed {
-                url: hook.url.shown(),
-                about: job.about,
-                error,
-            });
+            let _ = recorder
+                .record(Event::NotificationFailed {
+                    url: hook.url.shown(),
+                    about: job.about,
+                    error,
+                })
+                .await;
         }
     }
 }

@@ -296,9 +296,9 @@ impl<'a> ServerRun<'a> {
     async fn send(&mut self, step: &Step) -> ExecOutput {
         let host = self.connection().await;
         let alarms = self.alarms();
-        alarms.started(step, false);
+        alarms.started(step, false).await;
         let out = alarms.run(host, step).await;
-        alarms.finished(step, false, Some(&out));
+        alarms.finished(step, false, Some(&out)).await;
         out
     }
 
@@ -308,7 +308,7 @@ impl<'a> ServerRun<'a> {
     pub async fn preflight(&mut self) -> Result<Vec<String>, String> {
         let server = self.job.name();
         let result = self.preflight_checks().await;
-        match &result {
+        let recording = match &result {
             Ok(checks) => self.recorder.record(Event::PreflightPassed {
                 server,
                 checks: checks.clone(),
@@ -317,7 +317,8 @@ impl<'a> ServerRun<'a> {
                 server,
                 reason: reason.clone(),
             }),
-        }
+        };
+        let _ = recording.await;
         result
     }
 
@@ -416,11 +417,14 @@ impl<'a> ServerRun<'a> {
         let size = std::fs::metadata(&self.job.installer.local)
             .map(|m| m.len())
             .unwrap_or(0);
-        self.recorder.record(Event::Uploaded {
-            server: self.job.name(),
-            path: self.job.installer.remote.clone(),
-            bytes: size,
-        });
+        let _ = self
+            .recorder
+            .record(Event::Uploaded {
+                server: self.job.name(),
+                path: self.job.installer.remote.clone(),
+                bytes: size,
+            })
+            .await;
         Ok(())
     }
 
@@ -434,7 +438,7 @@ impl<'a> ServerRun<'a> {
     ) -> Waited {
         let host = self.connection().await;
         let alarms = self.alarms();
-        alarms.started(step, recovery);
+        alarms.started(step, recovery).await;
         // A recovery step is what the watchdog wants done: it is never abandoned.
         let kind = (!recovery).then_some(step.kind);
         let waited = alarms
@@ -444,7 +448,7 @@ impl<'a> ServerRun<'a> {
             Waited::Finished(out) => Some(out),
             Waited::Abandoned | Waited::Stopped => None,
         };
-        alarms.finished(step, recovery, out);
+        alarms.finished(step, recovery, out).await;
         waited
     }
 
@@ -474,10 +478,13 @@ impl<'a> ServerRun<'a> {
     /// Runs the outage: steps 4–11 and the final step, under the watchdog.
     pub async fn outage(&mut self) -> ServerOutcome {
         let mut clock = OutageClock::starting(Instant::now(), &self.policy);
-        self.recorder.record(Event::OutageStarted {
-            server: self.job.name(),
-            pool: self.job.server.pool.to_string(),
-        });
+        let _ = self
+            .recorder
+            .record(Event::OutageStarted {
+                server: self.job.name(),
+                pool: self.job.server.pool.to_string(),
+            })
+            .await;
         let steps = self.job.procedure.outage.clone();
         self.outage_steps(&mut clock, steps).await
     }
@@ -518,7 +525,7 @@ impl<'a> ServerRun<'a> {
                         .await;
                 }
                 if let Err(e) = self.wait_for_reboot(clock).await {
-                    return self.fail_unrestored(Some(step.kind), e);
+                    return self.fail_unrestored(Some(step.kind), e).await;
                 }
                 i += 1;
                 continue;
@@ -533,9 +540,12 @@ impl<'a> ServerRun<'a> {
             if step.kind == StepKind::InstallUpdate
                 && out.exit == ExitOutcome::Code(EXIT_REBOOT_REQUIRED)
             {
-                self.recorder.record(Event::RebootRequested {
-                    server: server.clone(),
-                });
+                let _ = self
+                    .recorder
+                    .record(Event::RebootRequested {
+                        server: server.clone(),
+                    })
+                    .await;
                 let reboot = self.job.procedure.reboot.clone();
                 let rest: Vec<StepKind> = steps[i + 1..].iter().map(|s| s.kind).collect();
                 match self.step_under_alarms(clock, &reboot, &rest, false).await {
@@ -555,20 +565,26 @@ impl<'a> ServerRun<'a> {
                     }
                 }
                 if let Err(e) = self.wait_for_reboot(clock).await {
-                    return self.fail_unrestored(Some(StepKind::Reboot), e);
+                    return self.fail_unrestored(Some(StepKind::Reboot), e).await;
                 }
             }
             i += 1;
         }
         let outage = clock.start.elapsed();
-        self.recorder.record(Event::OutageEnded {
-            server: server.clone(),
-            outage_ms: ms(outage),
-        });
-        self.recorder.record(Event::ServerDone {
-            server,
-            outage_ms: ms(outage),
-        });
+        let _ = self
+            .recorder
+            .record(Event::OutageEnded {
+                server: server.clone(),
+                outage_ms: ms(outage),
+            })
+            .await;
+        let _ = self
+            .recorder
+            .record(Event::ServerDone {
+                server,
+                outage_ms: ms(outage),
+            })
+            .await;
         ServerOutcome::Done {
             outage,
             overrun: clock.watchdog_fired,
@@ -588,13 +604,16 @@ impl<'a> ServerRun<'a> {
         self.reconnect_under_alarms(clock).await
     }
 
-    fn fail_unrestored(&mut self, step: Option<StepKind>, reason: String) -> ServerOutcome {
-        self.recorder.record(Event::ServerFailed {
-            server: self.job.name(),
-            step,
-            reason: reason.clone(),
-            restored: false,
-        });
+    async fn fail_unrestored(&mut self, step: Option<StepKind>, reason: String) -> ServerOutcome {
+        let _ = self
+            .recorder
+            .record(Event::ServerFailed {
+                server: self.job.name(),
+                step,
+                reason: reason.clone(),
+                restored: false,
+            })
+            .await;
         ServerOutcome::Failed {
             step,
             reason,
@@ -640,10 +659,13 @@ impl<'a> ServerRun<'a> {
             }
         }
         if restored {
-            self.recorder.record(Event::OutageEnded {
-                server: server.clone(),
-                outage_ms: ms(clock.start.elapsed()),
-            });
+            let _ = self
+                .recorder
+                .record(Event::OutageEnded {
+                    server: server.clone(),
+                    outage_ms: ms(clock.start.elapsed()),
+                })
+                .await;
         } else {
             tracing::error!(server = %server, reason = %why_not, "services could not be restored: the server is still down");
         }
@@ -654,12 +676,15 @@ impl<'a> ServerRun<'a> {
                 } else {
                     format!("{reason}; services NOT restored: {why_not}")
                 };
-                self.recorder.record(Event::ServerFailed {
-                    server,
-                    step: failed_step,
-                    reason: reason.clone(),
-                    restored,
-                });
+                let _ = self
+                    .recorder
+                    .record(Event::ServerFailed {
+                        server,
+                        step: failed_step,
+                        reason: reason.clone(),
+                        restored,
+                    })
+                    .await;
                 ServerOutcome::Failed {
                     step: failed_step,
                     reason,
@@ -667,17 +692,23 @@ impl<'a> ServerRun<'a> {
                 }
             }
             None => {
-                self.recorder.record(Event::ServerBudgetExhausted {
-                    server: server.clone(),
-                    remaining: remaining.clone(),
-                });
+                let _ = self
+                    .recorder
+                    .record(Event::ServerBudgetExhausted {
+                        server: server.clone(),
+                        remaining: remaining.clone(),
+                    })
+                    .await;
                 if !restored {
-                    self.recorder.record(Event::ServerFailed {
-                        server,
-                        step: None,
-                        reason: format!("services NOT restored after the watchdog: {why_not}"),
-                        restored,
-                    });
+                    let _ = self
+                        .recorder
+                        .record(Event::ServerFailed {
+                            server,
+                            step: None,
+                            reason: format!("services NOT restored after the watchdog: {why_not}"),
+                            restored,
+                        })
+                        .await;
                 }
                 ServerOutcome::BudgetExhausted {
                     remaining,
@@ -699,17 +730,20 @@ struct Alarms<'a> {
 }
 
 impl Alarms<'_> {
-    fn started(&self, step: &Step, recovery: bool) {
-        self.recorder.record(Event::StepStarted {
-            server: self.job.name(),
-            step: step.kind,
-            recovery,
-            command: step.command.clone(),
-        });
+    async fn started(&self, step: &Step, recovery: bool) {
+        let _ = self
+            .recorder
+            .record(Event::StepStarted {
+                server: self.job.name(),
+                step: step.kind,
+                recovery,
+                command: step.command.clone(),
+            })
+            .await;
     }
 
     /// Journals the end of `step`; `None` when the watchdog abandoned it.
-    fn finished(&self, step: &Step, recovery: bool, out: Option<&ExecOutput>) {
+    async fn finished(&self, step: &Step, recovery: bool, out: Option<&ExecOutput>) {
         let event = match out {
             Some(out) => Event::StepFinished {
                 server: self.job.name(),
@@ -734,7 +768,7 @@ impl Alarms<'_> {
                 stderr_tail: String::new(),
             },
         };
-        self.recorder.record(event);
+        let _ = self.recorder.record(event).await;
     }
 
     /// Runs `step` on `host` (or reports why there is no connection).
@@ -784,12 +818,12 @@ impl Alarms<'_> {
                 }
                 _ = sleep_until(clock.budget_at), if !clock.watchdog_fired => {
                     clock.watchdog_fired = true;
-                    self.recorder.record(Event::Watchdog {
+                    let _ = self.recorder.record(Event::Watchdog {
                         server: self.job.name(),
                         action: self.policy.on_budget,
                         remaining: remaining.to_vec(),
                         down_ms: ms(clock.start.elapsed()),
-                    });
+                    }).await;
                     tracing::warn!(server = %self.job.server.fqdn, action = ?self.policy.on_budget, "outage budget reached");
                     let interruptible = kind.is_some_and(|k| !k.must_not_be_interrupted());
                     if self.policy.on_budget == WatchdogAction::Restore && interruptible {
@@ -798,11 +832,11 @@ impl Alarms<'_> {
                 }
                 _ = sleep_until(clock.threshold_at), if !clock.breach_reported => {
                     clock.breach_reported = true;
-                    self.recorder.record(Event::Breach {
+                    let _ = self.recorder.record(Event::Breach {
                         server: self.job.name(),
                         pool: self.job.server.pool.to_string(),
                         down_ms: ms(clock.start.elapsed()),
-                    });
+                    }).await;
                     tracing::error!(server = %self.job.server.fqdn, pool = %self.job.server.pool, "BREACH: back end down for the whole resiliency threshold; users are in resiliency mode");
                 }
             }

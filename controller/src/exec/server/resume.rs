@@ -148,7 +148,7 @@ impl ServerRun<'_> {
 
         if in_flight.watchdog == Some(WatchdogAction::Restore) && !services_up {
             notes.push("the watchdog had acted: restoring services".to_string());
-            self.resumed(found, None, &notes);
+            self.resumed(found, None, &notes).await;
             let remaining = self.remaining_after(installed, &facts);
             return self.restore(&mut clock, remaining, None, None).await;
         }
@@ -160,45 +160,61 @@ impl ServerRun<'_> {
             && facts.w3svc_running;
         if complete {
             // Everything is done and running: the outage of the journal is over.
-            self.resumed(found, None, &notes);
+            self.resumed(found, None, &notes).await;
             let outage = clock.start.elapsed();
-            self.recorder.record(Event::OutageEnded {
-                server: self.job.name(),
-                outage_ms: ms(outage),
-            });
-            self.recorder.record(Event::ServerDone {
-                server: self.job.name(),
-                outage_ms: ms(outage),
-            });
+            let _ = self
+                .recorder
+                .record(Event::OutageEnded {
+                    server: self.job.name(),
+                    outage_ms: ms(outage),
+                })
+                .await;
+            let _ = self
+                .recorder
+                .record(Event::ServerDone {
+                    server: self.job.name(),
+                    outage_ms: ms(outage),
+                })
+                .await;
             return ServerOutcome::Done {
                 outage,
                 overrun: clock.watchdog_fired,
             };
         }
         let steps = self.steps_from(installed, &facts);
-        self.resumed(found, steps.first().map(|s| s.kind), &notes);
+        self.resumed(found, steps.first().map(|s| s.kind), &notes)
+            .await;
         if services_up {
             // The journal's outage ended when services came back; the work left is a new one.
-            self.recorder.record(Event::OutageEnded {
-                server: self.job.name(),
-                outage_ms: ms(clock.start.elapsed()),
-            });
-            self.recorder.record(Event::OutageStarted {
-                server: self.job.name(),
-                pool: self.job.server.pool.to_string(),
-            });
+            let _ = self
+                .recorder
+                .record(Event::OutageEnded {
+                    server: self.job.name(),
+                    outage_ms: ms(clock.start.elapsed()),
+                })
+                .await;
+            let _ = self
+                .recorder
+                .record(Event::OutageStarted {
+                    server: self.job.name(),
+                    pool: self.job.server.pool.to_string(),
+                })
+                .await;
             clock = OutageClock::starting(Instant::now(), &self.policy);
         }
         self.outage_steps(&mut clock, steps).await
     }
 
-    fn resumed(&self, found: String, continue_with: Option<StepKind>, notes: &[String]) {
-        self.recorder.record(Event::ServerResumed {
-            server: self.job.name(),
-            found,
-            continue_with,
-            note: notes.join("; "),
-        });
+    async fn resumed(&self, found: String, continue_with: Option<StepKind>, notes: &[String]) {
+        let _ = self
+            .recorder
+            .record(Event::ServerResumed {
+                server: self.job.name(),
+                found,
+                continue_with,
+                note: notes.join("; "),
+            })
+            .await;
     }
 
     /// The outage steps left for a host in this state.
