@@ -15,7 +15,8 @@
 //!   connector) minus the host time: channel open, exec request, exit status, EOF, close;
 //! - *executor gap*: from the end of the previous step's `run` on the same server, in the
 //!   same phase (preflight, outage), to the start of this step's `run`, minus any upload or
-//!   connection in between: journal writes (`StepFinished`, `StepStarted`, each synced),
+//!   connection in between: journal writes (`StepFinished`, `StepStarted`, each awaited
+//!   until its batch is synced),
 //!   output tails, command-line encoding, task scheduling;
 //! - *overhead per step* = executor gap + SSH round trip: the step's wall time as the
 //!   controller lives it, minus what the host spent in the command.
@@ -604,12 +605,20 @@ fn main() {
     drop(sim);
 }
 
+/// The system's load averages (1, 5, 15 minutes), from /proc/loadavg.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 async fn bench(sim: Handle) {
     let a = args();
     println!(
-        "poolpatch executor benchmark (release build: {}, tokio multi-thread runtime, {} CPUs)",
+        "poolpatch executor benchmark (release build: {}, tokio multi-thread runtime, {} CPUs; load average {})",
         !cfg!(debug_assertions),
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load_average()
     );
     match raise_nofile_limit() {
         Ok((before, after, hard)) => println!(
@@ -654,10 +663,11 @@ async fn bench(sim: Handle) {
     let (report1, a1, wall1, _, cpu1) = execute(&one, base.path().join("run-1")).await;
     drop(one);
     println!(
-        "  wall time {} ms, {} steps, {} journal records, servers done {}",
+        "  wall time {} ms, {} steps, {} journal records in {} syncs, servers done {}",
         ms(wall1),
         a1.steps,
         a1.journal_records,
+        report1.journal_syncs,
         report1.summary.done()
     );
     print_analysis(&a1);
@@ -723,15 +733,22 @@ async fn bench(sim: Handle) {
         mib(heap_peak as u64)
     );
     println!(
-        "  journal: {} records x median sync {} ms = {:.2} s of syncs, all under one lock (serialized)",
+        "  journal: {} records in {} syncs ({:.1} records per sync; group commit off the runtime's workers); {} syncs x median sync {} ms = {:.2} s of syncs",
         an.journal_records,
+        report.journal_syncs,
+        an.journal_records as f64 / report.journal_syncs.max(1) as f64,
+        report.journal_syncs,
         ms(fs.median),
-        an.journal_records as f64 * fs.median.as_secs_f64()
+        report.journal_syncs as f64 * fs.median.as_secs_f64()
     );
     drop(s);
 
     let overhead = Summary::of(&an.overhead);
     println!();
+    println!(
+        "load average at the end: {} (the machine may be shared: compare with the start)",
+        load_average()
+    );
     println!("targets:");
     println!(
         "  overhead per step <= 5 ms on loopback at {} hosts: median {} ms, p99 {} ms -> median {}, p99 {}",
