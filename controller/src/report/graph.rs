@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::timeline::{fits, result_colour, text_width};
+use super::svg::{self, INK, MUTED, fits, result_colour, text, text_width};
 use super::xml::{clip, esc, num};
 use super::{PoolReport, Report, ReportKind, ServerResult};
 
@@ -36,8 +36,6 @@ const MIRROR_ROOM: f64 = 38.0;
 const LANE: f64 = 10.0;
 const CHANNEL_LANE: f64 = 12.0;
 
-const INK: &str = "#111827";
-const MUTED: &str = "#6b7280";
 const MIRROR: &str = "#7c3aed";
 const PAIR: &str = "#0d9488";
 const AFTER: &str = "#374151";
@@ -83,17 +81,6 @@ impl EdgeKind {
 
 fn col_x(col: usize) -> f64 {
     GUTTER + col as f64 * (COL_W + GUTTER)
-}
-
-fn text(out: &mut String, x: f64, y: f64, size: f64, attrs: &str, s: &str) {
-    let _ = write!(
-        out,
-        r#"<text x="{}" y="{}" font-size="{}" {attrs}>{}</text>"#,
-        num(x),
-        num(y),
-        num(size),
-        esc(s)
-    );
 }
 
 fn role_tag(r: &Report, server: &str, in_scope: bool) -> String {
@@ -158,33 +145,7 @@ fn legend(out: &mut String, r: &Report, width: f64) -> f64 {
             r#"<rect x="0" y="1" width="22" height="12" rx="3" fill="white" stroke="{MUTED}" stroke-dasharray="3 2"/>"#
         ),
     ));
-    let size = 11.0;
-    let (mut x, mut y) = (14.0, 10.0);
-    out.push_str(r#"<g class="legend">"#);
-    for (label, glyph) in items {
-        let w = 28.0 + text_width(&label, size) + 18.0;
-        if x + w > width - 14.0 {
-            x = 14.0;
-            y += 20.0;
-        }
-        let _ = write!(
-            out,
-            r#"<g transform="translate({},{})">{glyph}</g>"#,
-            num(x),
-            num(y)
-        );
-        text(
-            out,
-            x + 28.0,
-            y + 11.0,
-            size,
-            &format!(r#"fill="{INK}""#),
-            &label,
-        );
-        x += w;
-    }
-    out.push_str("</g>");
-    y + 26.0
+    svg::legend(out, &items, 14.0, width - 14.0) + 2.0
 }
 
 /// A planned edge between pools: kind, from, to (indices into the boxes).

@@ -26,6 +26,7 @@ mod graph;
 mod html;
 pub mod load;
 mod markdown;
+mod svg;
 mod tables;
 mod text;
 mod timeline;

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::fmt::dur;
+use super::svg::{self, INK, MUTED, PREDICTED, fits, result_colour, text};
 use super::xml::{clip, esc, num};
 use super::{PoolReport, Report, ReportKind, ServerReport, ServerResult, Span};
 
@@ -24,49 +25,21 @@ const ORIGIN_X: f64 = 300.0;
 const PLOT_END_X: f64 = 990.0;
 /// Where the outage figures are written.
 const FIGURE_X: f64 = 1030.0;
-/// Estimated advance of one character, in em: generous for the sans-serif fonts used, so
-/// text clipped to fit stays inside its column.
-pub(crate) const CHAR_EM: f64 = 0.62;
 
 const ROW_H: f64 = 30.0;
 const SITE_H: f64 = 26.0;
 const POOL_H: f64 = 20.0;
 
 /// Colours (presentation attributes, so the SVG looks the same outside the page).
-pub(crate) const PREDICTED: &str = "#2563eb";
 pub(crate) const PREDICTED_FILL: &str = "#dbeafe";
 pub(crate) const BUDGET: &str = "#d97706";
 pub(crate) const THRESHOLD: &str = "#dc2626";
 const GRID: &str = "#e5e7eb";
-const INK: &str = "#111827";
-const MUTED: &str = "#6b7280";
-
-/// The fill of a result.
-pub(crate) fn result_colour(r: ServerResult) -> &'static str {
-    match r {
-        ServerResult::Done => "#16a34a",
-        ServerResult::Failed => "#dc2626",
-        ServerResult::BudgetExhausted => "#d97706",
-        ServerResult::InFlight => "#7c3aed",
-        ServerResult::Skipped | ServerResult::NotStarted | ServerResult::NotScheduled => "#9ca3af",
-        ServerResult::Scheduled => PREDICTED,
-    }
-}
 
 /// Maintenance windows to shade on the timeline: per server (FQDN), spans of the timeline
 /// (offsets from its start). Nothing passes any yet: a later version derives them from the
 /// sites' windows; the drawing already shows them.
 pub type MaintenanceWindows = BTreeMap<String, Vec<Span>>;
-
-/// The width `text` is taken to need at `size` px.
-pub(crate) fn text_width(text: &str, size: f64) -> f64 {
-    text.chars().count() as f64 * size * CHAR_EM
-}
-
-/// How many characters fit in `width` px at `size` px.
-pub(crate) fn fits(width: f64, size: f64) -> usize {
-    (width / (size * CHAR_EM)).floor().max(1.0) as usize
-}
 
 /// A row of the drawing.
 enum Row<'a> {
@@ -191,17 +164,6 @@ impl Scale {
     }
 }
 
-fn text(out: &mut String, x: f64, y: f64, size: f64, attrs: &str, s: &str) {
-    let _ = write!(
-        out,
-        r#"<text x="{}" y="{}" font-size="{}" {attrs}>{}</text>"#,
-        num(x),
-        num(y),
-        num(size),
-        esc(s)
-    );
-}
-
 /// The legend along the top; returns its height.
 fn legend(out: &mut String, kind: ReportKind) -> f64 {
     let mut items: Vec<(&str, String)> = vec![(
@@ -253,33 +215,11 @@ fn legend(out: &mut String, kind: ReportKind) -> f64 {
             format!(r#"<path d="M11 0 L18 7 L11 14 L4 7 Z" fill="{THRESHOLD}" stroke="white"/>"#),
         ));
     }
-    let size = 11.0;
-    let (mut x, mut y) = (LABEL_X, 10.0);
-    let _ = write!(out, r#"<g class="legend">"#);
-    for (label, glyph) in items {
-        let w = 28.0 + text_width(label, size) + 18.0;
-        if x + w > WIDTH - LABEL_X {
-            x = LABEL_X;
-            y += 20.0;
-        }
-        let _ = write!(
-            out,
-            r#"<g transform="translate({},{})">{glyph}</g>"#,
-            num(x),
-            num(y)
-        );
-        text(
-            out,
-            x + 28.0,
-            y + 11.0,
-            size,
-            &format!(r#"fill="{INK}""#),
-            label,
-        );
-        x += w;
-    }
-    out.push_str("</g>");
-    y + 24.0
+    let items: Vec<(String, String)> = items
+        .into_iter()
+        .map(|(label, glyph)| (label.to_string(), glyph))
+        .collect();
+    svg::legend(out, &items, LABEL_X, WIDTH - LABEL_X)
 }
 
 /// The timeline of `r` as an `<svg>` element, with `windows` shaded behind their rows.
