@@ -241,7 +241,7 @@ mod tests {
             Duration::from_secs(40 + 1 + 2 + 4)
         );
         assert_eq!(worst_case(&hook(10, 0)), Duration::from_secs(10));
-        assert_eq!(worst_case(&hook(120, 10)), Duration::from_secs(1320 + 211));
+        assert_eq!(worst_case(&hook(120, 10)), Duration::from_secs(1320 + 181));
     }
 
     #[test]
