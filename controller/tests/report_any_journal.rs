@@ -220,4 +220,22 @@ fn plans_with_nothing_scheduled_or_zero_budgets_render() {
         torn_last_line: Some(1),
     };
     check(&report::from_run(&plan, &empty, &Default::default()));
+
+    // The other extreme: durations as long as a plan can hold.
+    let mut plan = report_fixture::plan();
+    let huge = std::time::Duration::from_secs(u64::MAX);
+    plan.policy.budget = huge;
+    plan.policy.threshold = huge;
+    plan.totals.duration = huge;
+    for s in &mut plan.servers {
+        s.outage.predicted = huge;
+        if let Some(w) = &mut s.window {
+            w.end = huge;
+        }
+    }
+    check(&report::from_plan(&plan));
+    let dir = tempfile::tempdir().unwrap();
+    report_fixture::script().write(dir.path());
+    let journal = poolpatch::journal::read(dir.path()).unwrap();
+    check(&report::from_run(&plan, &journal, &Default::default()));
 }
