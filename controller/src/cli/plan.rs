@@ -156,7 +156,9 @@ pub fn plan(a: &PlanArgs) -> Exit {
         PlanFormat::Text => plan.to_text(),
         PlanFormat::Md => plan.to_markdown(),
         PlanFormat::Json => plan.to_json(),
-        PlanFormat::Html => crate::report::from_plan(&plan).to_html(),
+        PlanFormat::Html => {
+            crate::report::from_plan(&plan).to_html_with(&super::report::maintenance_windows(&plan))
+        }
     };
     if let Err(e) = emit(&text, a.output.as_ref()) {
         return e;

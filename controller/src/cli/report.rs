@@ -35,12 +35,51 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 }
 
-/// The report in `format`.
-fn rendered(r: &Report, format: ReportFormat) -> String {
+/// The maintenance windows of `plan`, per server, as spans of its timeline (offsets from
+/// the plan's start): the openings of each server's calendar, to shade on the HTML timeline.
+pub(crate) fn maintenance_windows(plan: &Plan) -> report::MaintenanceWindows {
+    let mut out = report::MaintenanceWindows::new();
+    let Some(w) = &plan.windows else {
+        return out;
+    };
+    for s in plan.scheduled() {
+        let Some(cal) = s
+            .calendar
+            .as_ref()
+            .and_then(|c| w.calendars.iter().find(|x| &x.id == c))
+        else {
+            continue;
+        };
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let spans = cal
+            .openings
+            .iter()
+            .map(|o| report::Span {
+                start_ms: ms(o.opens),
+                end_ms: ms(o.closes),
+                duration_ms: ms(o.closes.saturating_sub(o.opens)),
+            })
+            .collect();
+        out.insert(s.fqdn.clone(), spans);
+    }
+    out
+}
+
+/// The plan kept in a run directory, if it reads.
+fn plan_of(run_dir: &Path) -> Option<Plan> {
+    let text = std::fs::read_to_string(run_dir.join(crate::exec::PLAN_FILE)).ok()?;
+    Plan::from_json(&text).ok()
+}
+
+/// The report in `format` (the HTML shades the plan's maintenance windows, if any).
+fn rendered(r: &Report, format: ReportFormat, plan: Option<&Plan>) -> String {
     match format {
         ReportFormat::Text => r.to_text(),
         ReportFormat::Md => r.to_markdown(),
-        ReportFormat::Html => r.to_html(),
+        ReportFormat::Html => match plan {
+            Some(p) => r.to_html_with(&maintenance_windows(p)),
+            None => r.to_html(),
+        },
         ReportFormat::Json => r.to_json(),
     }
 }
@@ -59,7 +98,8 @@ pub fn report(a: &ReportArgs) -> Exit {
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }
-    match emit(&rendered(&r, a.format), a.output.as_ref()) {
+    let plan = plan_of(&a.run);
+    match emit(&rendered(&r, a.format, plan.as_ref()), a.output.as_ref()) {
         Ok(()) => Exit::Ok,
         Err(e) => e,
     }
@@ -78,7 +118,7 @@ pub(crate) fn write_rehearsal_report(run_dir: &Path, speed: f64, plan: &Plan) {
     }
     let path = run_dir.join("report.html");
     match report::load(run_dir) {
-        Ok(r) => match std::fs::write(&path, r.to_html()) {
+        Ok(r) => match std::fs::write(&path, r.to_html_with(&maintenance_windows(plan))) {
             Ok(()) => println!("report: {}", path.display()),
             Err(e) => eprintln!("warning: cannot write {}: {e}", path.display()),
         },

@@ -411,14 +411,16 @@ pub async fn run(
                 if !matches!(outcome, ServerOutcome::Done { .. }) {
                     let pool = job.server.pool.to_string();
                     let reason = format!("{} did not complete", job.server.fqdn);
-                    if !halted_pools.contains_key(&planned.pool) {
+                    if let std::collections::btree_map::Entry::Vacant(e) =
+                        halted_pools.entry(planned.pool)
+                    {
+                        e.insert(reason.clone());
                         let _ = recorder
                             .record(Event::PoolHalted {
                                 pool,
                                 reason: reason.clone(),
                             })
                             .await;
-                        halted_pools.insert(planned.pool, reason.clone());
                     }
                     rules.halt_pool(planned.pool);
                     if spec.on_failure == OnFailure::HaltAll && stopping.is_none() {

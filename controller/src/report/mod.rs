@@ -593,8 +593,8 @@ impl Report {
         html::render(self)
     }
 
-    /// The same, with `windows` shaded behind their servers' rows on the timeline (the hook
-    /// for maintenance windows: nothing passes any yet).
+    /// The same, with `windows` shaded behind their servers' rows on the timeline (the
+    /// plan's maintenance windows: `poolpatch plan` and `report` pass them).
     pub fn to_html_with(&self, windows: &MaintenanceWindows) -> String {
         html::render_with(self, windows)
     }

@@ -37,8 +37,8 @@ pub(crate) const THRESHOLD: &str = "#dc2626";
 const GRID: &str = "#e5e7eb";
 
 /// Maintenance windows to shade on the timeline: per server (FQDN), spans of the timeline
-/// (offsets from its start). Nothing passes any yet: a later version derives them from the
-/// sites' windows; the drawing already shows them.
+/// (offsets from its start), derived from the plan's openings by the CLI
+/// (`cli::report::maintenance_windows`).
 pub type MaintenanceWindows = BTreeMap<String, Vec<Span>>;
 
 /// A row of the drawing.
@@ -371,7 +371,7 @@ pub(crate) fn svg(r: &Report, windows: &MaintenanceWindows) -> String {
     out
 }
 
-/// Maintenance windows behind a row (none yet: see [`MaintenanceWindows`]).
+/// Maintenance windows behind a row (see [`MaintenanceWindows`]).
 fn maintenance_shading(out: &mut String, windows: &[Span], y: f64, scale: &Scale) {
     for w in windows {
         let _ = write!(
