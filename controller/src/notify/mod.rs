@@ -4,7 +4,7 @@
 //! The notifier is one more observer of the recorder's broadcast, beside the progress
 //! display: it hears of a record only once the journal holds it. It turns the records a
 //! webhook asked for into [`Notification`]s and hands them to that webhook's own task, which
-//! delivers them in journal order, retrying with backoff ([`deliver`]). Nothing here ever
+//! delivers them in journal order, retrying with backoff (`deliver`). Nothing here ever
 //! waits for the rollout or makes it wait: a webhook that fails, hangs or refuses costs the
 //! rollout nothing, and its final failure is journaled (`notification-failed`).
 //!
