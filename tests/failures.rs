@@ -382,6 +382,26 @@ async fn a_host_lost_during_the_installer_is_unknown_then_restored_once_back() {
             ActionKind::VerifyServices,
         ]
     );
+    // Recovery waited for the installer, which went on after the connection dropped:
+    // services started only once it had finished.
+    let installed = record
+        .iter()
+        .position(|e| {
+            matches!(&e.kind, SimEventKind::ActionFinished { action, .. }
+                if action.kind() == ActionKind::Install)
+        })
+        .expect("the installer finished on the host");
+    let restarted = record
+        .iter()
+        .position(|e| {
+            matches!(&e.kind, SimEventKind::ActionStarted { action, .. }
+                if action.kind() == ActionKind::StartW3svc)
+        })
+        .expect("recovery started w3svc");
+    assert!(
+        installed < restarted,
+        "services started under a running installer"
+    );
     assert_back(&host);
     assert_only_the_pool_halted(&r);
 }

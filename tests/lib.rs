@@ -619,9 +619,13 @@ pub fn outage_actions(host: &SimHost) -> Vec<ActionKind> {
     host_actions(host)
         .into_iter()
         .filter(|k| {
+            // Read-only checks (preflight, the probe) change nothing on the host.
             !matches!(
                 k,
-                ActionKind::Groups | ActionKind::FileHash | ActionKind::FreeDisk
+                ActionKind::Groups
+                    | ActionKind::FileHash
+                    | ActionKind::FreeDisk
+                    | ActionKind::Probe
             )
         })
         .collect()
