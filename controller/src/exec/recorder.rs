@@ -23,14 +23,22 @@
 //!
 //! `record(event)` returns a [`Recording`], a future that resolves once the batch holding
 //! the event is synced. **Await it** before doing anything that relies on the event being
-//! journaled: the executor awaits every event before it sends the next remote command (the
-//! journaled `OutageStarted` is what resume computes the outage from, so it must be durable
-//! before `Stop-CsWindowsService` is sent). The event is queued when `record` is called, not
-//! when the future is first polled, so dropping the future (or calling
-//! [`Recorder::record_nowait`]) still journals it in order; use that only where nothing
-//! that follows depends on it being durable yet. [`Recorder::flush`] waits until every
-//! event queued so far is durable; [`carry_out`](super::carry_out) and
-//! [`resume_run`](super::resume_run) flush before they return.
+//! journaled: the executor sends no remote command before the event announcing it is
+//! durable (`StepStarted`; and the journaled `OutageStarted` is what resume computes the
+//! outage from, so it is durable before `Stop-CsWindowsService` is sent), and a server's
+//! task returns its outcome only once the outcome is journaled.
+//!
+//! Events become durable in the order they were recorded (a batch holds a stretch of the
+//! queue, batches are written one after another), so awaiting an event also waits for
+//! every event recorded before it. The event is queued when `record` is called, not when
+//! the future is first polled, so dropping the future (or calling
+//! [`Recorder::record_nowait`], for code that cannot wait) still journals it in its place.
+//! Do that only where an awaited event follows before anything relies on it: the executor
+//! journals the end of a step so (`StepFinished`), and the next step's `StepStarted`, the
+//! outage's end or the outcome, awaited, cover it; one sync per gap between two steps.
+//! [`Recorder::flush`] waits until every event queued so far is durable;
+//! [`carry_out`](super::carry_out) and [`resume_run`](super::resume_run) flush before they
+//! return.
 //!
 //! # Why the blocking pool and not a thread of our own
 //!
