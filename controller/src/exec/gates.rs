@@ -192,14 +192,6 @@ impl Gates {
         }
         StageGate::Open
     }
-
-    /// Whether any stage failed (the rollout halts).
-    pub fn failed_stage(&self) -> Option<(&str, &str)> {
-        self.stages.iter().find_map(|s| match &s.state {
-            StageState::Failed(why) => Some((s.name.as_str(), why.as_str())),
-            _ => None,
-        })
-    }
 }
 
 /// Runs a stage's own health command on the controller (`sh -c`), with the stage's name

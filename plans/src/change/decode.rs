@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use poolpatch_inventory::decode::{At, Ctx};
+use poolpatch_inventory::decode::{At, Ctx, Fields};
 use poolpatch_inventory::diag::did_you_mean;
 use poolpatch_inventory::yaml::{self, Node};
 use poolpatch_inventory::{Diagnostics, Fqdn, Product};
@@ -77,28 +77,30 @@ pub(super) fn decode(file: &str, text: &str, base_dir: PathBuf) -> Result<Change
             on_stop: OnBudgetExhausted::Finish,
         }),
     };
-    let on_failure = match f.optional("on_failure") {
-        Some(n) => ctx
-            .choice(n, "on_failure", &OnFailure::NAMES)
-            .map(|c| match c.value.as_str() {
-                "halt-all" => OnFailure::HaltAll,
-                _ => OnFailure::HaltPool,
-            }),
-        None => Some(OnFailure::default()),
-    };
+    let on_failure = pick(
+        &mut ctx,
+        &mut f,
+        "on_failure",
+        &[
+            ("halt-pool", OnFailure::HaltPool),
+            ("halt-all", OnFailure::HaltAll),
+        ],
+        OnFailure::default(),
+    );
     let concurrency = match f.optional("concurrency") {
         Some(n) => concurrency(&mut ctx, n),
         None => Some(Concurrency { pools: 1 }),
     };
-    let final_step = match f.optional("final_step") {
-        Some(n) => ctx
-            .choice(n, "final_step", &FinalStep::NAMES)
-            .map(|c| match c.value.as_str() {
-                "reboot" => FinalStep::Reboot,
-                _ => FinalStep::StartServices,
-            }),
-        None => Some(FinalStep::default()),
-    };
+    let final_step = pick(
+        &mut ctx,
+        &mut f,
+        "final_step",
+        &[
+            ("start-services", FinalStep::StartServices),
+            ("reboot", FinalStep::Reboot),
+        ],
+        FinalStep::default(),
+    );
     let estimates = match f.optional("estimates") {
         Some(n) => estimates(&mut ctx, n),
         None => Some(EstimateOverrides::default()),
@@ -415,24 +417,24 @@ fn outage(ctx: &mut Ctx, node: &Node) -> Option<OutagePolicy> {
         Some(n) => positive_duration(ctx, n, "outage.budget"),
         None => Some(DEFAULT_BUDGET),
     };
-    let on_budget_exhausted = match f.optional("on_budget_exhausted") {
-        Some(n) => ctx
-            .choice(n, "outage.on_budget_exhausted", &OnBudgetExhausted::NAMES)
-            .map(|c| match c.value.as_str() {
-                "finish" => OnBudgetExhausted::Finish,
-                _ => OnBudgetExhausted::Restore,
-            }),
-        None => Some(OnBudgetExhausted::default()),
-    };
-    let on_stop = match f.optional("on_stop") {
-        Some(n) => ctx
-            .choice(n, "outage.on_stop", &OnBudgetExhausted::NAMES)
-            .map(|c| match c.value.as_str() {
-                "restore" => OnBudgetExhausted::Restore,
-                _ => OnBudgetExhausted::Finish,
-            }),
-        None => Some(OnBudgetExhausted::Finish),
-    };
+    let restore_or_finish = [
+        ("restore", OnBudgetExhausted::Restore),
+        ("finish", OnBudgetExhausted::Finish),
+    ];
+    let on_budget_exhausted = pick(
+        ctx,
+        &mut f,
+        "on_budget_exhausted",
+        &restore_or_finish,
+        OnBudgetExhausted::default(),
+    );
+    let on_stop = pick(
+        ctx,
+        &mut f,
+        "on_stop",
+        &restore_or_finish,
+        OnBudgetExhausted::Finish,
+    );
     f.finish(ctx);
     let (threshold, budget) = (threshold?, budget?);
     if budget >= threshold {
@@ -454,6 +456,26 @@ fn outage(ctx: &mut Ctx, node: &Node) -> Option<OutagePolicy> {
         on_budget_exhausted: on_budget_exhausted?,
         on_stop: on_stop?,
     })
+}
+
+/// Reads field `key` of `f` as one of the names in `choices` (with did-you-mean when it is
+/// none of them); absent, `default`.
+fn pick<T: Copy>(
+    ctx: &mut Ctx,
+    f: &mut Fields<'_>,
+    key: &'static str,
+    choices: &[(&str, T)],
+    default: T,
+) -> Option<T> {
+    let Some(n) = f.optional(key) else {
+        return Some(default);
+    };
+    let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+    let chosen = ctx.choice(n, &f.path_of(key), &names)?;
+    choices
+        .iter()
+        .find(|(name, _)| *name == chosen.value)
+        .map(|(_, v)| *v)
 }
 
 fn concurrency(ctx: &mut Ctx, node: &Node) -> Option<Concurrency> {
