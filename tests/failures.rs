@@ -21,8 +21,8 @@ use poolpatch_plans::Change;
 use poolpatch_plans::change::OnFailure;
 use poolpatch_plans::procedure::StepKind;
 use poolpatch_tests::{
-    COMPRESS, DOCUMENTED, Rehearsed, example, host_actions, installer_finished, outage_actions,
-    rehearse, rehearse_with, scope_pools,
+    COMPRESS, DOCUMENTED, Rehearsed, assert_went_on_after_the_restart, example, host_actions,
+    installer_finished, outage_actions, rehearse, rehearse_with, scope_pools,
 };
 use russh::keys::HashAlg;
 
@@ -425,34 +425,7 @@ async fn installer_exit_3010_restarts_the_server_and_the_procedure_goes_on() {
         r.outcome(BE)
     );
     let host = r.host(BE);
-    assert!(installer_finished(&host, 3010));
-    assert_eq!(
-        outage_actions(&host),
-        [
-            ActionKind::StopServices,
-            ActionKind::StopW3svc,
-            ActionKind::Install,
-            ActionKind::Restart,
-            ActionKind::StopServices,
-            ActionKind::StartW3svc,
-            ActionKind::UpdateDatabases,
-            ActionKind::StartServices,
-            ActionKind::VerifyServices,
-        ]
-    );
-    let record = host.record();
-    let up = record
-        .iter()
-        .position(|e| e.kind == SimEventKind::HostUp)
-        .expect("the host came back");
-    assert!(
-        record[up..]
-            .iter()
-            .any(|e| e.kind == SimEventKind::Connected),
-        "poolpatch connected again after the restart"
-    );
-    let state = host.state();
-    assert!(state.databases_updated && state.services_running() && !state.reboot_pending);
+    assert_went_on_after_the_restart(&host);
     assert!(matches!(r.outcome(PRINCIPAL), ServerOutcome::Done { .. }));
     assert_eq!(r.report.breaches, 0);
 }

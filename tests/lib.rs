@@ -675,3 +675,36 @@ pub fn outcome<'a>(report: &'a RunReport, fqdn: &str) -> &'a ServerOutcome {
         .get(&key)
         .unwrap_or_else(|| panic!("{fqdn} is not in the run"))
 }
+
+/// After the installer asked for a restart (exit 3010): the host restarted, poolpatch
+/// connected again and went on with step 9 to the end, in the documented order.
+pub fn assert_went_on_after_the_restart(host: &SimHost) {
+    assert!(installer_finished(host, 3010));
+    assert_eq!(
+        outage_actions(host),
+        [
+            ActionKind::StopServices,
+            ActionKind::StopW3svc,
+            ActionKind::Install,
+            ActionKind::Restart,
+            ActionKind::StopServices,
+            ActionKind::StartW3svc,
+            ActionKind::UpdateDatabases,
+            ActionKind::StartServices,
+            ActionKind::VerifyServices,
+        ]
+    );
+    let record = host.record();
+    let up = record
+        .iter()
+        .position(|e| e.kind == SimEventKind::HostUp)
+        .expect("the host came back");
+    assert!(
+        record[up..]
+            .iter()
+            .any(|e| e.kind == SimEventKind::Connected),
+        "poolpatch connected again after the restart"
+    );
+    let state = host.state();
+    assert!(state.databases_updated && state.services_running() && !state.reboot_pending);
+}

@@ -12,14 +12,12 @@ use std::time::Duration;
 
 use poolpatch::exec::{ServerOutcome, carry_out};
 use poolpatch::journal::{Event, ExitRecord, Record, WatchdogAction};
-use poolpatch::sim::{
-    ActionKind, Customize, Fault, FaultEffect, SimDurations, SimEventKind, SimHostConfig,
-};
+use poolpatch::sim::{ActionKind, Customize, Fault, FaultEffect, SimDurations, SimHostConfig};
 use poolpatch_plans::change::OnBudgetExhausted;
 use poolpatch_plans::procedure::StepKind;
 use poolpatch_tests::{
-    DOCUMENTED, Journaled, Simulated, Simulation, example, installer_finished, outage_actions,
-    scope_pools, simulate,
+    DOCUMENTED, Journaled, Simulated, Simulation, assert_went_on_after_the_restart, example,
+    installer_finished, outage_actions, scope_pools, simulate,
 };
 
 /// The mirror side of pool01.ams: the first server of its pool to be patched.
@@ -529,34 +527,7 @@ async fn a_reboot_requested_by_the_installer_is_done_and_the_procedure_goes_on()
     // The host's side: the installer exited 3010, the host restarted, poolpatch connected
     // again and went on with step 9.
     let host = r.host(BE);
-    assert!(installer_finished(&host, 3010));
-    assert_eq!(
-        outage_actions(&host),
-        [
-            ActionKind::StopServices,
-            ActionKind::StopW3svc,
-            ActionKind::Install,
-            ActionKind::Restart,
-            ActionKind::StopServices,
-            ActionKind::StartW3svc,
-            ActionKind::UpdateDatabases,
-            ActionKind::StartServices,
-            ActionKind::VerifyServices,
-        ]
-    );
-    let record = host.record();
-    let up = record
-        .iter()
-        .position(|e| e.kind == SimEventKind::HostUp)
-        .expect("the host came back");
-    assert!(
-        record[up..]
-            .iter()
-            .any(|e| e.kind == SimEventKind::Connected),
-        "poolpatch connected again after the restart"
-    );
-    let state = host.state();
-    assert!(state.databases_updated && state.services_running() && !state.reboot_pending);
+    assert_went_on_after_the_restart(&host);
     assert!(matches!(
         *r.outcome(PRINCIPAL),
         ServerOutcome::Done { overrun: false, .. }
